@@ -1,0 +1,35 @@
+"""The typer application every command module registers on."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="dsconv",
+    help="Turn labelled vision data into VQA datasets, fine-tune small VLMs on them, score them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class State:
+    debug: bool = False
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    State.debug = debug
+
+
+def progress(items, total, label):  # noqa: ANN001, ANN201 - matches dsconv.convert.Progress
+    """A rich progress bar over an iterable; quiet when stderr is not a terminal."""
+    from rich.progress import track
+
+    return track(items, total=total, description=f"{label:>10}", console=err_console,
+                 transient=True, disable=not err_console.is_terminal)

@@ -1,0 +1,46 @@
+"""`dsconv validate`: check every row of a dataset; exit 1 on any problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dsconv.cli.app import app, console, err_console, progress
+from dsconv.validate import validate_dataset
+
+SHOWN = 20
+
+
+@app.command("validate")
+def validate(
+    dataset: Annotated[Path, typer.Argument(help="A dataset folder written by dsconv.")],
+    deep: Annotated[bool, typer.Option(help="Decode every image fully.")] = False,
+) -> None:
+    """Check every row against the row contract, every count against its objects,
+    and every image; exit 0 only if all pass.
+
+    Example: [bold]dsconv validate out/coins-vqa[/]
+    """
+    result = validate_dataset(dataset, deep=deep, progress=progress)
+    table = Table(title=f"validate {dataset}")
+    table.add_column("split")
+    table.add_column("rows", justify="right")
+    table.add_column("problems", justify="right")
+    for split, rows in result.rows.items():
+        problems = sum(1 for p in result.problems if p.split == split)
+        table.add_row(split, str(rows), str(problems))
+    console.print(table)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for problem in result.problems[:SHOWN]:
+        err_console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+    if len(result.problems) > SHOWN:
+        err_console.print(f"… and {len(result.problems) - SHOWN} more problems")
+    if not result.ok:
+        err_console.print(f"[bold red]{len(result.problems)} problems[/] in {dataset}")
+        raise typer.Exit(1)
+    console.print(f"[bold green]✓[/] {sum(result.rows.values())} rows valid "
+                  f"({', '.join(f'{t}: {n}' for t, n in result.tasks.items())})")

@@ -1,0 +1,152 @@
+"""Canonical samples every reader yields, and the ledger readers record drops in.
+
+Readers turn a source format into `DetectionSample`s (or `DocumentSample`s), one image at
+a time. They never decode pixels: the encoded bytes travel to the output untouched.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from dsconv.schemas.report import Drop, SplitReport
+
+SPLIT_ALIASES = {"train": "train", "valid": "validation", "val": "validation",
+                 "validation": "validation", "test": "test"}
+
+
+def canonical_split(name: str) -> str:
+    """Map a source's split name to train/validation/test (others are kept as they are)."""
+    return SPLIT_ALIASES.get(name.lower(), name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionObject:
+    category: str
+    bbox: tuple[float, float, float, float]  # COCO [x, y, w, h] in pixels
+
+
+@dataclass(slots=True)
+class DetectionSample:
+    split: str
+    image_id: str
+    file_name: str  # relative to the split or dataset root; becomes image.path
+    image_bytes: bytes
+    width: int
+    height: int
+    objects: list[DetectionObject] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DocumentSample:
+    split: str
+    image_id: str
+    question_id: str
+    file_name: str | None
+    image_bytes: bytes
+    width: int
+    height: int
+    question: str
+    answers: list[str]
+
+
+@dataclass
+class Vocabulary:
+    """The dataset's classes in their answer order, and the noun the prompt uses for them."""
+
+    classes: list[str]
+    noun: str = "object"
+
+
+class Ledger:
+    """Counts what a conversion reads, keeps and drops, per split; the source of the report."""
+
+    def __init__(self) -> None:
+        self._splits: dict[str, SplitReport] = defaultdict(SplitReport)
+        self._per_class: dict[str, Counter[str]] = defaultdict(Counter)
+        self.drops: list[Drop] = []
+        self.warnings: list[str] = []
+
+    def split(self, split: str) -> SplitReport:
+        return self._splits[split]
+
+    def seen_objects(self, split: str, n: int = 1) -> None:
+        self._splits[split].objects_total += n
+
+    def drop_object(
+        self, split: str, file: str, reason: str, annotation: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        report = self._splits[split]
+        report.objects_dropped[reason] = report.objects_dropped.get(reason, 0) + 1
+        self.drops.append(Drop(split=split, file=file, reason=reason,
+                               annotation=annotation, detail=detail))
+
+    def drop_image(self, split: str, file: str, reason: str, detail: str | None = None) -> None:
+        report = self._splits[split]
+        report.images_dropped[reason] = report.images_dropped.get(reason, 0) + 1
+        self.drops.append(Drop(split=split, file=file, reason=reason, detail=detail))
+
+    def clipped(self, split: str) -> None:
+        self._splits[split].objects_clipped += 1
+
+    def kept(self, sample: DetectionSample | DocumentSample, rows: int) -> None:
+        report = self._splits[sample.split]
+        report.images += 1
+        report.rows += rows
+        if isinstance(sample, DetectionSample):
+            report.objects_kept += len(sample.objects)
+            self._per_class[sample.split].update(o.category for o in sample.objects)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def split_reports(self, classes: list[str]) -> dict[str, SplitReport]:
+        """Per-split reports with per-class counts in vocabulary order, splits in canonical order."""
+        order = {"train": 0, "validation": 1, "test": 2}
+        out: dict[str, SplitReport] = {}
+        for name in sorted(self._splits, key=lambda s: (order.get(s, 3), s)):
+            report = self._splits[name]
+            counts = self._per_class[name]
+            report.per_class = {c: counts[c] for c in classes if counts[c]}
+            report.objects_dropped = dict(sorted(report.objects_dropped.items()))
+            report.images_dropped = dict(sorted(report.images_dropped.items()))
+            out[name] = SplitReport.model_validate(report.model_dump())
+        return out
+
+
+class Reader(Protocol):
+    """A source format. Registered by name; third parties add one via the
+    `dsconv.converters` entry-point group."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def vocabulary(self) -> Vocabulary: ...
+
+    def splits(self) -> list[str]: ...
+
+    def count(self, split: str) -> int | None:
+        """Images in a split, for progress bars; None when unknown without a full pass."""
+        ...
+
+    def samples(self, split: str) -> Iterator[DetectionSample]: ...
+
+
+def relative_name(path: Path, root: Path) -> str:
+    """A file's name relative to its root, with forward slashes, as rows record it."""
+    return path.relative_to(root).as_posix()
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """Options every detection reader understands; a reader ignores those its format lacks."""
+
+    images_dir: Path | None = None  # plain COCO: where file_name is resolved
+    keep_crowd: bool = False  # COCO iscrowd=1 regions are not countable objects
+    keep_difficult: bool = False  # VOC difficult=1 objects are excluded from counts
+    classes: tuple[str, ...] | None = None  # vocabulary order (VOC), when the source has none
+    noun: str | None = None  # the prompt's word for the classes ("currency")

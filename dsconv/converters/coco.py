@@ -1,0 +1,233 @@
+"""COCO JSON reader: Roboflow exports (split folders), MMDetection and plain annotation files.
+
+Each annotation file is parsed once into a compact per-image index; samples are then
+yielded one image at a time, with the image bytes read only when the sample is yielded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from dsconv.converters.base import (
+    DetectionObject,
+    DetectionSample,
+    Ledger,
+    ReaderOptions,
+    Vocabulary,
+    canonical_split,
+)
+from dsconv.converters.boxes import check_box
+from dsconv.converters.images import read_image
+from dsconv.errors import InputError
+
+ROBOFLOW_FILE = "_annotations.coco.json"
+PLAIN_FILES = ("annotations.json", ROBOFLOW_FILE, "instances.json")
+
+
+@dataclass(slots=True)
+class _Annotation:
+    id: str
+    category_id: Any
+    bbox: tuple[float, float, float, float] | None
+    iscrowd: bool
+
+
+@dataclass(slots=True)
+class _Image:
+    id: str
+    file_name: str
+    width: int | None
+    height: int | None
+    annotations: list[_Annotation]
+
+
+@dataclass
+class _SplitIndex:
+    file: Path
+    images_root: Path
+    categories: dict[Any, dict[str, Any]]
+    images: list[_Image]
+
+
+class CocoReader:
+    name: ClassVar[str] = "coco"
+    description: ClassVar[str] = (
+        "COCO JSON: a Roboflow export (split folders with _annotations.coco.json), "
+        "MMDetection (annotations/instances_{split}.json), or one annotation file"
+    )
+
+    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
+        self.src = Path(src)
+        self.ledger = ledger
+        self.options = options or ReaderOptions()
+        self._index = {
+            split: self._parse(split, file, root) for split, (file, root) in self._locate().items()
+        }
+        self._vocabulary, self._class_of = self._build_vocabulary()
+
+    def vocabulary(self) -> Vocabulary:
+        return self._vocabulary
+
+    def splits(self) -> list[str]:
+        return list(self._index)
+
+    def count(self, split: str) -> int:
+        return len(self._index[split].images)
+
+    def samples(self, split: str) -> Iterator[DetectionSample]:
+        index = self._index[split]
+        for image in index.images:
+            sample = self._sample(split, index, image)
+            if sample is not None:
+                yield sample
+
+    def _locate(self) -> dict[str, tuple[Path, Path]]:
+        """Annotation file and image root per split, for the layouts we recognise."""
+        src = self.src
+        if not src.exists():
+            raise InputError(src, "no such file or folder")
+        if src.is_file():
+            return {"train": (src, self.options.images_dir or src.parent)}
+        found: dict[str, tuple[Path, Path]] = {}
+        for child in sorted(p for p in src.iterdir() if p.is_dir()):
+            if (child / ROBOFLOW_FILE).is_file():
+                found[canonical_split(child.name)] = (child / ROBOFLOW_FILE, child)
+        if found:
+            return found
+        for file in sorted((src / "annotations").glob("instances_*.json")):
+            split = file.stem.removeprefix("instances_")
+            root = next((r for r in (src / split, src / "images" / split) if r.is_dir()), src)
+            found[canonical_split(split.rstrip("0123456789") or split)] = (file, root)
+        if found:
+            return found
+        for name in PLAIN_FILES:
+            if (src / name).is_file():
+                return {"train": (src / name, self.options.images_dir or src)}
+        raise InputError(
+            src, f"no COCO annotations found (looked for */{ROBOFLOW_FILE}, "
+            f"annotations/instances_*.json, {', '.join(PLAIN_FILES)})"
+        )
+
+    def _parse(self, split: str, file: Path, root: Path) -> _SplitIndex:
+        data = _load_json(file)
+        for key in ("images", "annotations", "categories"):
+            if not isinstance(data.get(key), list):
+                raise InputError(file, f"missing or invalid {key!r} list")
+        categories: dict[Any, dict[str, Any]] = {}
+        for i, category in enumerate(data["categories"]):
+            if not isinstance(category, dict) or "id" not in category or "name" not in category:
+                raise InputError(file, "category needs 'id' and 'name'", f"categories[{i}]")
+            categories[category["id"]] = category
+        images: dict[Any, _Image] = {}
+        for i, image in enumerate(data["images"]):
+            if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
+                raise InputError(file, "image needs 'id' and 'file_name'", f"images[{i}]")
+            images[image["id"]] = _Image(
+                str(image["id"]), image["file_name"], image.get("width"), image.get("height"), []
+            )
+        self.ledger.split(split)
+        for i, ann in enumerate(data["annotations"]):
+            if not isinstance(ann, dict) or "image_id" not in ann or "category_id" not in ann:
+                raise InputError(
+                    file, "annotation needs 'image_id' and 'category_id'", f"annotations[{i}]"
+                )
+            self.ledger.seen_objects(split)
+            ann_id = str(ann.get("id", f"#{i}"))
+            image = images.get(ann["image_id"])
+            if image is None:
+                self.ledger.drop_object(split, file.name, "unknown_image", ann_id,
+                                        f"image_id {ann['image_id']!r} is not in 'images'")
+                continue
+            bbox = ann.get("bbox")
+            image.annotations.append(_Annotation(
+                ann_id, ann["category_id"],
+                tuple(bbox) if isinstance(bbox, list) and len(bbox) == 4 else None,
+                bool(ann.get("iscrowd", 0)),
+            ))
+        return _SplitIndex(file, root, categories, list(images.values()))
+
+    def _build_vocabulary(self) -> tuple[Vocabulary, dict[tuple[str, Any], str]]:
+        """Classes by category id, never by position; a bare supercategory is not a class."""
+        used: Counter[str] = Counter()
+        for index in self._index.values():
+            for image in index.images:
+                used.update(index.categories[a.category_id]["name"] for a in image.annotations
+                            if a.category_id in index.categories)
+        ordered: dict[str, Any] = {}
+        supers: Counter[str] = Counter()
+        class_of: dict[tuple[str, Any], str] = {}
+        for split, index in self._index.items():
+            parents = {c.get("supercategory") for c in index.categories.values()}
+            for cat_id in sorted(index.categories, key=_sort_key):
+                category = index.categories[cat_id]
+                name = str(category["name"])
+                if name in parents and not used[name]:
+                    continue
+                class_of[(split, cat_id)] = name
+                ordered.setdefault(name, cat_id)
+                if category.get("supercategory") not in (None, "", "none"):
+                    supers[str(category["supercategory"])] += 1
+        classes = sorted(ordered, key=lambda n: _sort_key(ordered[n]))
+        noun = self.options.noun or (supers.most_common(1)[0][0] if supers else "object")
+        return Vocabulary(classes, noun), class_of
+
+    def _sample(self, split: str, index: _SplitIndex, image: _Image) -> DetectionSample | None:
+        path = index.images_root / image.file_name
+        try:
+            data, width, height = read_image(path)
+        except FileNotFoundError:
+            return self._drop_image(split, image, "missing_image", f"{path} does not exist")
+        except (OSError, ValueError) as exc:
+            return self._drop_image(split, image, "unreadable_image", str(exc))
+        if (image.width, image.height) not in ((width, height), (None, None)):
+            self.ledger.warn(
+                f"{index.file.name}: image {image.id} is {width}x{height} in its file but "
+                f"{image.width}x{image.height} in the annotations; using the file's size"
+            )
+        objects = []
+        for ann in image.annotations:
+            reason = self._keep(split, ann)
+            box, note = check_box(ann.bbox, width, height) if reason is None else (None, reason)
+            if box is None:
+                self.ledger.drop_object(split, image.file_name, note or "invalid_box", ann.id)
+                continue
+            if note == "clipped":
+                self.ledger.clipped(split)
+            objects.append(DetectionObject(self._class_of[(split, ann.category_id)], box))
+        return DetectionSample(split, image.id, image.file_name, data, width, height, objects)
+
+    def _keep(self, split: str, ann: _Annotation) -> str | None:
+        if (split, ann.category_id) not in self._class_of:
+            return "unknown_category"
+        if ann.bbox is None:
+            return "no_bbox"
+        if ann.iscrowd and not self.options.keep_crowd:
+            return "crowd"
+        return None
+
+    def _drop_image(self, split: str, image: _Image, reason: str, detail: str) -> None:
+        self.ledger.drop_image(split, image.file_name, reason, detail)
+        for ann in image.annotations:
+            self.ledger.drop_object(split, image.file_name, reason, ann.id)
+
+
+def _load_json(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise InputError(file, f"invalid JSON: {exc.msg}", f"{exc.lineno}:{exc.colno}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(file, f"not UTF-8 text ({exc.reason})") from None
+    if not isinstance(data, dict):
+        raise InputError(file, "top level is not a JSON object")
+    return data
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, int) else (1, str(value))

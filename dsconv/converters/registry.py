@@ -1,0 +1,31 @@
+"""Readers by format name: the built-in ones plus any installed through the
+`dsconv.converters` entry-point group, so a third party adds a format with a pip install."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from dsconv.errors import DsconvError
+
+GROUP = "dsconv.converters"
+BUILTIN = {"coco": "dsconv.converters.coco:CocoReader"}
+
+
+def available() -> dict[str, str]:
+    """Format name → "module:Class", built-ins first; an installed plugin may not replace one."""
+    found = dict(BUILTIN)
+    for ep in entry_points(group=GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def get_reader(name: str) -> type:
+    target = available().get(name)
+    if target is None:
+        raise DsconvError(f"unknown format {name!r} (installed: {', '.join(available())})")
+    module_name, _, attr = target.partition(":")
+    try:
+        module = __import__(module_name, fromlist=[attr])
+        return getattr(module, attr)
+    except (ImportError, AttributeError) as exc:
+        raise DsconvError(f"format {name!r}: cannot load {target} ({exc})") from None

@@ -1,0 +1,177 @@
+"""Streaming Parquet writer in the Hugging Face `datasets` layout, atomic on the folder.
+
+Rows are buffered a row group at a time and streamed into shards; shards get their final
+`-of-NNNNN` names only when the split is complete. Everything is written into a temporary
+sibling folder that replaces the target in one rename at the end, so a crash or Ctrl-C
+never leaves a half-written dataset where a finished one would be.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dsconv.errors import DsconvError
+from dsconv.io.layout import DATA_DIR, arrow_schema, shard_name
+
+ROWS_PER_GROUP = 100  # the Hub viewer reads a row group at a time; images make rows large
+BYTES_PER_SHARD = 500 * 1024 * 1024
+TEMP_PREFIX = ".dsconv-tmp-"
+
+
+class _SplitSink:
+    def __init__(self, folder: Path, split: str, schema: pa.Schema) -> None:
+        self.folder, self.split, self.schema = folder, split, schema
+        self.buffer: list[dict[str, Any]] = []
+        self.shards: list[Path] = []
+        self.writer: pq.ParquetWriter | None = None
+        self.shard_bytes = 0
+        self.rows = 0
+        self.nbytes = 0  # Arrow in-memory size, what `dataset_info.splits.num_bytes` states
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.buffer.append(row)
+        if len(self.buffer) >= ROWS_PER_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        if self.writer is None:
+            path = self.folder / f"{self.split}-{len(self.shards):05d}.partial"
+            self.shards.append(path)
+            self.writer = pq.ParquetWriter(
+                path, self.schema, compression="snappy", write_statistics=False,
+            )
+        table = pa.Table.from_pylist(self.buffer, schema=self.schema)
+        self.writer.write_table(table)
+        self.rows += len(self.buffer)
+        self.shard_bytes += table.nbytes
+        self.nbytes += table.nbytes
+        self.buffer.clear()
+        if self.shard_bytes >= BYTES_PER_SHARD:
+            self.close_shard()
+
+    def close_shard(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+            self.shard_bytes = 0
+
+    def finish(self) -> list[str]:
+        self.flush()
+        self.close_shard()
+        names = []
+        for i, path in enumerate(self.shards):
+            name = shard_name(self.split, i, len(self.shards))
+            path.rename(self.folder / name)
+            names.append(name)
+        return names
+
+
+class DatasetWriter:
+    """Write rows by split, then extra files, then `commit()` renames the folder into place.
+
+    Example:
+        with DatasetWriter(Path("out/coins-vqa"), overwrite=True) as writer:
+            writer.write("train", row)
+            writer.write_text("conversion_report.json", text)
+            writer.commit()
+    """
+
+    def __init__(self, target: Path, *, overwrite: bool = False) -> None:
+        self.target = Path(target)
+        if self.target.exists() and not overwrite:
+            raise DsconvError(f"{self.target} already exists (use --overwrite to replace it)")
+        if self.target.exists() and not self.target.is_dir():
+            raise DsconvError(f"{self.target} exists and is not a folder")
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(self.target.parent)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-",
+                                         dir=self.target.parent))
+        (self.tmp / DATA_DIR).mkdir()
+        self._sinks: dict[str, _SplitSink] = {}
+        self.shards: dict[str, list[str]] = {}
+        self.nbytes: dict[str, int] = {}
+        self._schema = arrow_schema()
+
+    def write(self, split: str, row: dict[str, Any]) -> None:
+        sink = self._sinks.get(split)
+        if sink is None:
+            sink = self._sinks[split] = _SplitSink(self.tmp / DATA_DIR, split, self._schema)
+        sink.add(row)
+
+    def rows(self, split: str) -> int:
+        sink = self._sinks.get(split)
+        return 0 if sink is None else sink.rows + len(sink.buffer)
+
+    def finish_splits(self) -> dict[str, list[str]]:
+        """Close every shard; returns the shard file names per split."""
+        for split, sink in self._sinks.items():
+            self.shards[split] = sink.finish()
+            self.nbytes[split] = sink.nbytes
+        self._sinks.clear()
+        return self.shards
+
+    def write_text(self, name: str, text: str) -> None:
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def commit(self) -> Path:
+        if self._sinks:
+            self.finish_splits()
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f"{TEMP_PREFIX}{os.getpid()}-old-{self.target.name}")
+            self.target.rename(old)
+        self.tmp.rename(self.target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.target
+
+    def abort(self) -> None:
+        for sink in self._sinks.values():
+            sink.close_shard()
+        self._sinks.clear()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.tmp.exists():
+            self.abort()
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    """Remove temp folders left by runs that were killed (their process no longer exists)."""
+    for path in folder.glob(f"{TEMP_PREFIX}*"):
+        pid = path.name.removeprefix(TEMP_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

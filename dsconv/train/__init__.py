@@ -1,0 +1,1 @@
+"""Fine-tuning: one loop, one adapter per model family. Needs the `train` extra."""
