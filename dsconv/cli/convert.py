@@ -81,6 +81,34 @@ def coco_to_vqa(
                    prompt=prompt, include_zero=include_zero, seed=seed, overwrite=overwrite)
 
 
+@app.command("yolo-to-vqa")
+def yolo_to_vqa(
+    src: Src, out: Out, task: Tasks = ["count-json"],  # noqa: B006
+    noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
+    seed: Seed = 0, overwrite: Overwrite = False,
+) -> None:
+    """Convert a YOLO dataset (Ultralytics data.yaml layout or Darknet) to a VQA dataset.
+
+    Example: [bold]dsconv yolo-to-vqa data/coins-yolo out/coins-vqa[/]
+    """
+    run_conversion("yolo", src, out, task, ReaderOptions(noun=noun), prompt=prompt,
+                   include_zero=include_zero, seed=seed, overwrite=overwrite)
+
+
+@app.command("voc-to-vqa")
+def voc_to_vqa(
+    src: Src, out: Out, task: Tasks = ["count-json"],  # noqa: B006
+    noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
+    keep_difficult: KeepDifficult = False, seed: Seed = 0, overwrite: Overwrite = False,
+) -> None:
+    """Convert a Pascal VOC dataset (Annotations/, JPEGImages/, ImageSets/) to a VQA dataset.
+
+    Example: [bold]dsconv voc-to-vqa data/coins-voc out/coins-vqa[/]
+    """
+    run_conversion("voc", src, out, task, ReaderOptions(keep_difficult=keep_difficult, noun=noun),
+                   prompt=prompt, include_zero=include_zero, seed=seed, overwrite=overwrite)
+
+
 @app.command("convert")
 def convert(
     src: Src, out: Out,

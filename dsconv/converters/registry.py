@@ -8,7 +8,11 @@ from importlib.metadata import entry_points
 from dsconv.errors import DsconvError
 
 GROUP = "dsconv.converters"
-BUILTIN = {"coco": "dsconv.converters.coco:CocoReader"}
+BUILTIN = {
+    "coco": "dsconv.converters.coco:CocoReader",
+    "yolo": "dsconv.converters.yolo:YoloReader",
+    "voc": "dsconv.converters.voc:VocReader",
+}
 
 
 def available() -> dict[str, str]:
