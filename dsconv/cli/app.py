@@ -27,7 +27,7 @@ def _root(
     State.debug = debug
 
 
-def progress(items, total, label):  # noqa: ANN001, ANN201 - matches dsconv.convert.Progress
+def progress(items, total, label):  # matches dsconv.convert.Progress
     """A rich progress bar over an iterable; quiet when stderr is not a terminal."""
     from rich.progress import track
 
