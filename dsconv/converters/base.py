@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from dsconv.io.layout import split_sort_key
 from dsconv.schemas.report import Drop, SplitReport
 
 SPLIT_ALIASES = {"train": "train", "valid": "validation", "val": "validation",
@@ -105,10 +106,9 @@ class Ledger:
         self.warnings.append(message)
 
     def split_reports(self, classes: list[str]) -> dict[str, SplitReport]:
-        """Per-split reports with per-class counts in vocabulary order, splits in canonical order."""
-        order = {"train": 0, "validation": 1, "test": 2}
+        """Per-split reports, per-class counts in vocabulary order, splits in canonical order."""
         out: dict[str, SplitReport] = {}
-        for name in sorted(self._splits, key=lambda s: (order.get(s, 3), s)):
+        for name in sorted(self._splits, key=split_sort_key):
             report = self._splits[name]
             counts = self._per_class[name]
             report.per_class = {c: counts[c] for c in classes if counts[c]}

@@ -74,5 +74,8 @@ class Row(BaseModel):
             raise ValueError("answer is not among answers")
         for i, (x, y, w, h) in enumerate(self.objects.bbox):
             if x < 0 or y < 0 or x + w > self.width + 0.5 or y + h > self.height + 0.5:
-                raise ValueError(f"object {i} box {[x, y, w, h]} is outside the {self.width}x{self.height} image")
+                raise ValueError(
+                    f"object {i} box {[x, y, w, h]} is outside the "
+                    f"{self.width}x{self.height} image"
+                )
         return self
