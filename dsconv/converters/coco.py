@@ -23,6 +23,7 @@ from dsconv.converters.base import (
 )
 from dsconv.converters.boxes import check_box
 from dsconv.converters.images import read_image
+from dsconv.converters.paths import resolve_inside
 from dsconv.errors import InputError
 
 ROBOFLOW_FILE = "_annotations.coco.json"
@@ -33,7 +34,7 @@ PLAIN_FILES = ("annotations.json", ROBOFLOW_FILE, "instances.json")
 class _Annotation:
     id: str
     category_id: Any
-    bbox: tuple[float, float, float, float] | None
+    bbox: tuple[float, float, float, float] | str  # a box, or why there is none
     iscrowd: bool
 
 
@@ -99,6 +100,9 @@ class CocoReader:
                 found[canonical_split(child.name)] = (child / ROBOFLOW_FILE, child)
         if found:
             return found
+        for other in sorted((src / "annotations").glob("*.json")):
+            if not other.name.startswith("instances_"):
+                self.ledger.warn(f"{other}: ignored (not an instances_* detection file)")
         for file in sorted((src / "annotations").glob("instances_*.json")):
             split = file.stem.removeprefix("instances_")
             root = next((r for r in (src / split, src / "images" / split) if r.is_dir()), src)
@@ -118,19 +122,10 @@ class CocoReader:
         for key in ("images", "annotations", "categories"):
             if not isinstance(data.get(key), list):
                 raise InputError(file, f"missing or invalid {key!r} list")
-        categories: dict[Any, dict[str, Any]] = {}
-        for i, category in enumerate(data["categories"]):
-            if not isinstance(category, dict) or "id" not in category or "name" not in category:
-                raise InputError(file, "category needs 'id' and 'name'", f"categories[{i}]")
-            categories[category["id"]] = category
-        images: dict[Any, _Image] = {}
-        for i, image in enumerate(data["images"]):
-            if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
-                raise InputError(file, "image needs 'id' and 'file_name'", f"images[{i}]")
-            images[image["id"]] = _Image(
-                str(image["id"]), image["file_name"], image.get("width"), image.get("height"), []
-            )
         self.ledger.split(split)
+        categories = self._categories(file, data["categories"])
+        images = self._images(split, file, data["images"])
+        seen: dict[str, tuple[Any, ...]] = {}
         for i, ann in enumerate(data["annotations"]):
             if not isinstance(ann, dict) or "image_id" not in ann or "category_id" not in ann:
                 raise InputError(
@@ -143,13 +138,53 @@ class CocoReader:
                 self.ledger.drop_object(split, file.name, "unknown_image", ann_id,
                                         f"image_id {ann['image_id']!r} is not in 'images'")
                 continue
-            bbox = ann.get("bbox")
+            key = (ann["image_id"], ann["category_id"], repr(ann.get("bbox")))
+            if seen.get(ann_id) == key:
+                self.ledger.drop_object(split, file.name, "duplicate_annotation", ann_id,
+                                        "same id, image, category and box as an earlier one")
+                continue
+            if ann_id in seen:
+                self.ledger.warn(f"{file}: annotation id {ann_id} is used more than once")
+            seen[ann_id] = key
             image.annotations.append(_Annotation(
-                ann_id, ann["category_id"],
-                tuple(bbox) if isinstance(bbox, list) and len(bbox) == 4 else None,
-                bool(ann.get("iscrowd", 0)),
+                ann_id, ann["category_id"], _box(ann.get("bbox")), bool(ann.get("iscrowd", 0))
             ))
         return _SplitIndex(file, root, categories, list(images.values()))
+
+    def _categories(self, file: Path, items: list[Any]) -> dict[Any, dict[str, Any]]:
+        categories: dict[Any, dict[str, Any]] = {}
+        names: dict[str, Any] = {}
+        for i, category in enumerate(items):
+            if not isinstance(category, dict) or "id" not in category or "name" not in category:
+                raise InputError(file, "category needs 'id' and 'name'", f"categories[{i}]")
+            if category["id"] in categories:
+                raise InputError(file, f"category id {category['id']!r} is defined twice",
+                                 f"categories[{i}]")
+            name = str(category["name"])
+            if name in names:
+                self.ledger.warn(f"{file}: categories {names[name]!r} and {category['id']!r} "
+                                 f"are both named {name!r}; counted as one class")
+            names.setdefault(name, category["id"])
+            categories[category["id"]] = category
+        return categories
+
+    def _images(self, split: str, file: Path, items: list[Any]) -> dict[Any, _Image]:
+        """Images by id; a repeated id or file name is reported, never silently merged."""
+        images: dict[Any, _Image] = {}
+        files: set[str] = set()
+        for i, image in enumerate(items):
+            if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
+                raise InputError(file, "image needs 'id' and 'file_name'", f"images[{i}]")
+            name = str(image["file_name"])
+            if image["id"] in images or name in files:
+                reason = "duplicate_image_id" if image["id"] in images else "duplicate_file_name"
+                self.ledger.drop_image(split, name, reason, f"{file.name} images[{i}]")
+                continue
+            files.add(name)
+            images[image["id"]] = _Image(
+                str(image["id"]), name, image.get("width"), image.get("height"), []
+            )
+        return images
 
     def _build_vocabulary(self) -> tuple[Vocabulary, dict[tuple[str, Any], str]]:
         """Classes by category id, never by position; a bare supercategory is not a class."""
@@ -177,7 +212,11 @@ class CocoReader:
         return Vocabulary(classes, noun), class_of
 
     def _sample(self, split: str, index: _SplitIndex, image: _Image) -> DetectionSample | None:
-        path = index.images_root / image.file_name
+        try:
+            path = resolve_inside(index.images_root, image.file_name,
+                                  self.options.allow_outside_root)
+        except ValueError as exc:
+            return self._drop_image(split, image, "unsafe_path", str(exc))
         try:
             data, width, height = read_image(path)
         except FileNotFoundError:
@@ -192,7 +231,7 @@ class CocoReader:
         objects = []
         for ann in image.annotations:
             reason = self._keep(split, ann)
-            box, note = check_box(ann.bbox, width, height) if reason is None else (None, reason)
+            box, note = (None, reason) if reason else check_box(ann.bbox, width, height)
             if box is None:
                 self.ledger.drop_object(split, image.file_name, note or "invalid_box", ann.id)
                 continue
@@ -204,8 +243,8 @@ class CocoReader:
     def _keep(self, split: str, ann: _Annotation) -> str | None:
         if (split, ann.category_id) not in self._class_of:
             return "unknown_category"
-        if ann.bbox is None:
-            return "no_bbox"
+        if isinstance(ann.bbox, str):
+            return ann.bbox
         if ann.iscrowd and not self.options.keep_crowd:
             return "crowd"
         return None
@@ -227,6 +266,18 @@ def _load_json(file: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(file, "top level is not a JSON object")
     return data
+
+
+def _box(value: Any) -> tuple[float, float, float, float] | str:
+    if value is None:
+        return "no_bbox"
+    if not isinstance(value, list) or len(value) != 4:
+        return "invalid_box"
+    try:
+        x, y, w, h = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return "invalid_box"
+    return (x, y, w, h)
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
