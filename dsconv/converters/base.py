@@ -150,3 +150,4 @@ class ReaderOptions:
     keep_difficult: bool = False  # VOC difficult=1 objects are excluded from counts
     classes: tuple[str, ...] | None = None  # vocabulary order (VOC), when the source has none
     noun: str | None = None  # the prompt's word for the classes ("currency")
+    allow_outside_root: bool = False  # image paths may leave the dataset folder
