@@ -1,0 +1,533 @@
+"""YOLO reader: the Ultralytics layout and the Darknet layout.
+
+Ultralytics: a `data.yaml` (`path`, `train`, `val`, `test`, `names` as a list or an
+`{id: name}` map) whose splits are folders, lists of folders or `.txt` lists of image paths;
+an image's label is found by replacing the last `images` component of its path with
+`labels`. Darknet: `obj.names` / `classes.txt` and one `.txt` beside each image, optionally
+an `obj.data` naming split lists. Without either file, `images/{split}` or `{split}/`
+folders are used as the splits.
+
+The layout is resolved once into a list of images per split; a label file is read only when
+its image is yielded, and image sizes come from file headers. A malformed label line is a
+reported drop (label file and line number), never a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from dsconv.converters.base import (
+    SPLIT_ALIASES,
+    DetectionObject,
+    DetectionSample,
+    Ledger,
+    ReaderOptions,
+    Vocabulary,
+    canonical_split,
+)
+from dsconv.converters.boxes import Box, check_box
+from dsconv.converters.images import read_image
+from dsconv.errors import InputError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+YAML_FILES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
+NAMES_FILES = ("obj.names", "classes.txt", "classes.names", "names.txt", "_darknet.labels")
+SPLIT_KEYS = ("train", "val", "valid", "validation", "test")
+# .txt files that sit among labels but are not labels: split lists and class-name files
+NOT_LABELS = frozenset({*NAMES_FILES, "train.txt", "val.txt", "valid.txt", "test.txt"})
+TOLERANCE = 0.01  # normalised values this far outside 0–1 are rounding, clipped; beyond, dropped
+BOX_FIELDS = ("x_center", "y_center", "width", "height")
+
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    image: Path
+    label: Path
+    file_name: str
+    image_id: str
+
+
+@dataclass
+class _Layout:
+    root: Path
+    sources: dict[str, list[Path]]  # split → image folders and/or .txt lists of image paths
+    names: dict[int, str] | None
+    nc: int | None = None
+    keypoint_fields: int = 0  # pose datasets: values after the box on every line
+
+
+class _BadLine(Exception):
+    """A label line that cannot become an object: the drop reason and what was wrong."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class YoloReader:
+    name: ClassVar[str] = "yolo"
+    description: ClassVar[str] = (
+        "YOLO: Ultralytics (data.yaml, images/ and labels/ trees) or Darknet "
+        "(obj.names or classes.txt, one .txt label beside each image)"
+    )
+
+    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
+        self.src = Path(src)
+        self.ledger = ledger
+        self.options = options or ReaderOptions()
+        layout = _locate(self.src, ledger.warn)
+        self.root = layout.root
+        self._keypoint_fields = layout.keypoint_fields
+        self._items = {split: self._collect(split, sources)
+                       for split, sources in layout.sources.items()}
+        self._names = self._class_names(layout)
+        self._vocabulary = Vocabulary(_ordered_names(self._names, ledger.warn),
+                                      self.options.noun or "object")
+
+    def vocabulary(self) -> Vocabulary:
+        return self._vocabulary
+
+    def splits(self) -> list[str]:
+        return list(self._items)
+
+    def count(self, split: str) -> int:
+        return len(self._items[split])
+
+    def samples(self, split: str) -> Iterator[DetectionSample]:
+        for item in self._items[split]:
+            sample = self._sample(split, item)
+            if sample is not None:
+                yield sample
+
+    def _collect(self, split: str, sources: list[Path]) -> list[_Item]:
+        """The split's images in a stable order, each with its label path and a unique id."""
+        self.ledger.split(split)
+        images: list[Path] = []
+        for source in sources:
+            if source.is_dir():
+                found = _folder_images(source)
+                self._report_orphans(split, source, found)
+            else:
+                found = _listed_images(source, self.root)
+            images.extend(found)
+        if len(set(images)) < len(images):
+            self.ledger.warn(f"{split}: {len(images) - len(set(images))} images are listed "
+                             "more than once; each is converted once")
+            images = list(dict.fromkeys(images))
+        base = sources[0] if len(sources) == 1 and sources[0].is_dir() else self.root
+        names = [_relative(image, base) for image in images]
+        ids = unique_ids([Path(n).stem for n in names], self.ledger.warn, split)
+        return [_Item(image, label_path(image), name, image_id)
+                for image, name, image_id in zip(images, names, ids, strict=True)]
+
+    def _report_orphans(self, split: str, folder: Path, images: list[Path]) -> None:
+        """Label files whose image is missing: each line is a reported drop, not a lost one."""
+        labels_root = label_path(folder / "x").parent
+        if not labels_root.is_dir():
+            return
+        expected = {label_path(image) for image in images}
+        for label in sorted(labels_root.rglob("*.txt")):
+            if label in expected or label.name.lower() in NOT_LABELS:
+                continue
+            if not _looks_like_labels(label):
+                continue
+            name = _relative(label, self.root)
+            lines = _label_lines(label)
+            self.ledger.drop_image(split, name, "missing_image", "label file without an image")
+            self.ledger.seen_objects(split, len(lines))
+            for number, _ in lines:
+                self.ledger.drop_object(split, name, "missing_image", f"{name}:{number}")
+
+    def _class_names(self, layout: _Layout) -> dict[int, str]:
+        if layout.names is not None:
+            return layout.names
+        if self.options.classes:
+            return dict(enumerate(self.options.classes))
+        count = layout.nc if layout.nc is not None else self._scan_class_count()
+        using = f"using class_0…class_{count - 1}" if count else "and no class ids in any label"
+        self.ledger.warn(f"{self.src}: no class names (no names in data.yaml, no obj.names "
+                         f"or classes.txt); {using}")
+        return {i: f"class_{i}" for i in range(count)}
+
+    def _scan_class_count(self) -> int:
+        """One past the largest class id in any label file, when nothing names the classes."""
+        largest = -1
+        for items in self._items.values():
+            for item in items:
+                for _, text in _label_lines(item.label):
+                    try:
+                        largest = max(largest, _class_id(text.split()[0]))
+                    except _BadLine:
+                        continue
+        return largest + 1
+
+    def _sample(self, split: str, item: _Item) -> DetectionSample | None:
+        lines = _label_lines(item.label)
+        self.ledger.seen_objects(split, len(lines))
+        try:
+            data, width, height = read_image(item.image)
+        except FileNotFoundError:
+            return self._drop_image(split, item, lines, "missing_image",
+                                    f"{item.image} does not exist")
+        except (OSError, ValueError) as exc:
+            return self._drop_image(split, item, lines, "unreadable_image", str(exc))
+        objects = [obj for number, text in lines
+                   if (obj := self._object(split, item, number, text, width, height))]
+        return DetectionSample(split, item.image_id, item.file_name, data, width, height, objects)
+
+    def _object(
+        self, split: str, item: _Item, number: int, text: str, width: int, height: int
+    ) -> DetectionObject | None:
+        label = _relative(item.label, self.root)
+        try:
+            class_id, values = _parse_line(text, self._keypoint_fields)
+            if class_id not in self._names:
+                raise _BadLine("unknown_class", f"class id {class_id} is not in the class names "
+                                                f"({len(self._names)} classes)")
+            box, note = check_box(_pixel_box(values, width, height), width, height)
+        except _BadLine as bad:
+            self.ledger.drop_object(split, label, bad.reason, f"{label}:{number}", bad.detail)
+            return None
+        if box is None:
+            self.ledger.drop_object(split, label, note or "invalid_box", f"{label}:{number}")
+            return None
+        if note == "clipped":
+            self.ledger.clipped(split)
+        return DetectionObject(self._names[class_id], box)
+
+    def _drop_image(
+        self, split: str, item: _Item, lines: list[tuple[int, str]], reason: str, detail: str
+    ) -> None:
+        self.ledger.drop_image(split, item.file_name, reason, detail)
+        label = _relative(item.label, self.root)
+        for number, _ in lines:
+            self.ledger.drop_object(split, label, reason, f"{label}:{number}")
+
+
+def unique_ids(stems: list[str], warn: Warn, split: str) -> list[str]:
+    """File stems as image ids; a repeated stem gets `-2`, `-3`… so no row overwrites another."""
+    counts = Counter(stems)
+    taken = set(stems)
+    seen: Counter[str] = Counter()
+    ids = []
+    for stem in stems:
+        seen[stem] += 1
+        if seen[stem] == 1:
+            ids.append(stem)
+            continue
+        k = seen[stem]
+        while f"{stem}-{k}" in taken:
+            k += 1
+        taken.add(f"{stem}-{k}")
+        ids.append(f"{stem}-{k}")
+    repeated = sorted(s for s, n in counts.items() if n > 1)
+    if repeated:
+        warn(f"{split}: {len(repeated)} file stems are shared by several images "
+             f"(e.g. {repeated[0]!r}); later ones get ids with a -2, -3… suffix")
+    return ids
+
+
+def label_path(image: Path) -> Path:
+    """Ultralytics' rule: the last `images` folder in the path becomes `labels`; else beside."""
+    parts = list(image.parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    return Path(*parts).with_suffix(".txt")
+
+
+def _locate(src: Path, warn: Warn) -> _Layout:
+    if not src.exists():
+        raise InputError(src, "no such file or folder")
+    if src.is_file():
+        if src.suffix.lower() in (".yaml", ".yml"):
+            return _from_yaml(src, warn)
+        if src.suffix.lower() == ".data":
+            return _from_darknet_data(src, warn)
+        raise InputError(src, "expected a dataset folder, a data.yaml or a Darknet .data file")
+    for name in YAML_FILES:
+        if (src / name).is_file():
+            return _from_yaml(src / name, warn)
+    if (src / "obj.data").is_file():
+        return _from_darknet_data(src / "obj.data", warn)
+    return _from_folders(src)
+
+
+def _from_yaml(file: Path, warn: Warn) -> _Layout:
+    data = _load_yaml(file)
+    root = _yaml_root(file, data.get("path"), warn)
+    sources: dict[str, list[Path]] = {}
+    for key in SPLIT_KEYS:
+        entries = data.get(key)
+        if not entries:
+            continue
+        split = canonical_split(key)
+        if split in sources:
+            warn(f"{file.name}: {key!r} repeats the {split} split; ignored")
+            continue
+        paths = _resolve_all(file, key, entries if isinstance(entries, list) else [entries],
+                             root, warn)
+        if paths:
+            sources[split] = paths
+    if not sources:
+        raise InputError(file, "no split found: train, val and test are missing or point "
+                               "to nothing that exists")
+    names, nc = _yaml_names(file, data)
+    if names is not None and nc is not None and nc != len(names):
+        warn(f"{file.name}: nc is {nc} but names has {len(names)} entries; using names")
+    shape = data.get("kpt_shape")
+    keypoints = math.prod(int(v) for v in shape) if isinstance(shape, list) else 0
+    return _Layout(root, sources, names, nc, keypoints)
+
+
+def _resolve_all(file: Path, key: str, entries: list[Any], root: Path, warn: Warn) -> list[Path]:
+    paths = []
+    for entry in entries:
+        path = _find(str(entry), (root,))
+        if path is None:
+            warn(f"{file.name}: {key}: {entry} not found under {root}; skipped")
+        else:
+            paths.append(path)
+    return paths
+
+
+def _load_yaml(file: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else None
+        raise InputError(file, f"invalid YAML: {getattr(exc, 'problem', None) or exc}",
+                         where) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(file, f"not UTF-8 text ({exc.reason})") from None
+    if not isinstance(data, dict):
+        raise InputError(file, "top level is not a mapping")
+    return data
+
+
+def _yaml_root(file: Path, path: Any, warn: Warn) -> Path:
+    """`path` is relative to the YAML's folder; one from another machine falls back to it."""
+    if not path:
+        return file.parent
+    root = file.parent / str(path)
+    if root.is_dir():
+        return root
+    warn(f"{file.name}: path {path!r} does not exist here; using {file.parent}")
+    return file.parent
+
+
+def _yaml_names(file: Path, data: dict[str, Any]) -> tuple[dict[int, str] | None, int | None]:
+    names, nc = data.get("names"), data.get("nc")
+    if nc is not None and not isinstance(nc, int):
+        raise InputError(file, f"nc must be an integer, not {nc!r}")
+    if names is None:
+        return None, nc
+    if isinstance(names, list):
+        return {i: str(n) for i, n in enumerate(names)}, nc
+    if isinstance(names, dict):
+        try:
+            return {int(k): str(v) for k, v in names.items()}, nc
+        except (TypeError, ValueError):
+            raise InputError(file, "names map keys must be integer class ids") from None
+    raise InputError(file, f"names must be a list or an {{id: name}} map, not {names!r}")
+
+
+def _from_darknet_data(file: Path, warn: Warn) -> _Layout:
+    """A Darknet / CVAT `obj.data`: `train = data/train.txt`, `names = data/obj.names`…"""
+    root = file.parent
+    values: dict[str, str] = {}
+    for line in file.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            values[key.strip().lower()] = value.strip()
+    sources: dict[str, list[Path]] = {}
+    for key in SPLIT_KEYS:
+        if values.get(key):
+            sources.setdefault(canonical_split(key), []).extend(
+                _resolve_all(file, key, [values[key]], root, warn))
+    sources = {k: v for k, v in sources.items() if v}
+    names_file = _find(values["names"], (root,)) if values.get("names") else None
+    names = _read_names(names_file) if names_file else _names_beside(root)
+    if not sources:
+        sources = _from_folders(root).sources
+    nc = int(values["classes"]) if values.get("classes", "").isdigit() else None
+    return _Layout(root, sources, names, nc)
+
+
+def _from_folders(src: Path) -> _Layout:
+    """No data.yaml: `images/{split}` or `{split}/[images]` folders, else all of it is train."""
+    base = src / "images" if (src / "images").is_dir() else src
+    sources: dict[str, list[Path]] = {}
+    for child in sorted(p for p in base.iterdir() if p.is_dir()):
+        if child.name.lower() in SPLIT_ALIASES:
+            folder = child / "images" if (child / "images").is_dir() else child
+            sources.setdefault(canonical_split(child.name), []).append(folder)
+    names = _names_beside(src, *(f for fs in sources.values() for f in fs))
+    return _Layout(src, sources or {"train": [base]}, names)
+
+
+def _names_beside(*folders: Path) -> dict[int, str] | None:
+    for folder in folders:
+        for name in NAMES_FILES:
+            if (folder / name).is_file():
+                return _read_names(folder / name)
+        for file in sorted(folder.glob("*.names")):
+            return _read_names(file)
+    return None
+
+
+def _read_names(file: Path) -> dict[int, str]:
+    lines = file.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    return dict(enumerate(line.strip() for line in lines if line.strip()))
+
+
+def _ordered_names(names: dict[int, str], warn: Warn) -> list[str]:
+    classes = [names[i] for i in sorted(names)]
+    unique = list(dict.fromkeys(classes))
+    if len(unique) < len(classes):
+        warn(f"class names repeat ({', '.join(sorted(Counter(classes) - Counter(unique)))}); "
+             "their ids are counted as one class")
+    return unique
+
+
+def _find(entry: str, bases: Iterable[Path]) -> Path | None:
+    """An existing path for a split or list entry, tolerating the usual export mismatches.
+
+    Tried in order: as written (relative to each base); without Ultralytics' leading `../`
+    or Darknet's leading `data/`; for an absolute path written on another machine, its
+    trailing components (at least two) under the first base. Each also with `val` and
+    `valid` swapped.
+    """
+    path = Path(entry)
+    bases = list(bases)
+    candidates = [path] if path.is_absolute() else [b / path for b in bases]
+    for prefix in ("../", "data/"):
+        if entry.startswith(prefix):
+            candidates += [b / entry[len(prefix):] for b in bases]
+    if path.is_absolute():
+        parts = path.parts[1:]
+        candidates += [bases[0] / Path(*parts[i:]) for i in range(1, len(parts) - 1)]
+    for candidate in candidates:
+        for variant in (candidate, _swap_val(candidate)):
+            if variant.exists():
+                return variant
+    return None
+
+
+def _swap_val(path: Path) -> Path:
+    swap = {"val": "valid", "valid": "val"}
+    return Path(*(swap.get(part, part) for part in path.parts))
+
+
+def _folder_images(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def _listed_images(listing: Path, root: Path) -> list[Path]:
+    """A `.txt` of image paths: relative to the dataset root or to the list's folder."""
+    images = []
+    for line in listing.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        bases = (listing.parent, root) if entry.startswith("./") else (root, listing.parent)
+        images.append(_find(entry, bases) or bases[0] / entry)
+    return images
+
+
+def _relative(path: Path, base: Path) -> str:
+    """Forward-slash name relative to `base` when the file is under it, else as given."""
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _label_lines(label: Path) -> list[tuple[int, str]]:
+    """Non-blank lines with their 1-based numbers; no label file means no objects."""
+    try:
+        text = label.read_bytes().decode("utf-8-sig", errors="replace")
+    except (FileNotFoundError, IsADirectoryError):
+        return []
+    return [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _looks_like_labels(file: Path) -> bool:
+    """A stray README or list file is not a label file: its first line is not `int floats…`."""
+    lines = _label_lines(file)
+    if not lines:
+        return False
+    fields = lines[0][1].split()
+    try:
+        _class_id(fields[0])
+        [float(v) for v in fields[1:]]
+    except (_BadLine, ValueError):
+        return False
+    return len(fields) >= 5
+
+
+def _class_id(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _BadLine("bad_label_line", f"class id {text!r} is not a number") from None
+    if not value.is_integer():
+        raise _BadLine("bad_label_line", f"class id {text!r} is not an integer")
+    return int(value)
+
+
+def _parse_line(text: str, keypoint_fields: int) -> tuple[int, list[float]]:
+    """`class cx cy w h [conf]`, `class x1 y1 x2 y2 … (polygon)` or a pose line → id, values."""
+    fields = text.split()
+    n = len(fields) - 1
+    if keypoint_fields:
+        if n != 4 + keypoint_fields:
+            raise _BadLine("bad_label_line", f"{len(fields)} fields; a pose line has "
+                                             f"{5 + keypoint_fields}")
+    elif n not in (4, 5) and (n < 6 or n % 2):
+        raise _BadLine("bad_label_line", f"{len(fields)} fields; expected 5 (class cx cy w h), "
+                                         "6 (with a confidence) or an odd number ≥ 7 (polygon)")
+    class_id = _class_id(fields[0])
+    try:
+        values = [float(v) for v in fields[1:]]
+    except ValueError:
+        raise _BadLine("bad_label_line", "non-numeric coordinate") from None
+    if not all(math.isfinite(v) for v in values):
+        raise _BadLine("bad_label_line", "non-finite coordinate")
+    if keypoint_fields or n in (4, 5):
+        _check_normalised(values[:4], BOX_FIELDS)
+        return class_id, values[:4]
+    _check_normalised(values, ("x", "y") * (n // 2))
+    return class_id, values
+
+
+def _check_normalised(values: list[float], names: Iterable[str]) -> None:
+    for name, value in zip(names, values, strict=True):
+        if not -TOLERANCE <= value <= 1 + TOLERANCE:
+            raise _BadLine("box_outside_image", f"{name} {value:g} is outside 0–1")
+
+
+def _pixel_box(values: list[float], width: int, height: int) -> Box:
+    """Normalised centre box or polygon → COCO `[x, y, w, h]` in pixels."""
+    if len(values) == 4:
+        cx, cy, w, h = values
+        return ((cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height)
+    xs, ys = values[0::2], values[1::2]
+    return (min(xs) * width, min(ys) * height,
+            (max(xs) - min(xs)) * width, (max(ys) - min(ys)) * height)
