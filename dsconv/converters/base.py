@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from dsconv.converters.boxes import OUTSIDE_REASONS, BoxPolicy
+from dsconv.errors import InputError
 from dsconv.io.layout import split_sort_key
 from dsconv.schemas.report import Drop, SplitReport
 
@@ -63,9 +65,14 @@ class Vocabulary:
 
 
 class Ledger:
-    """Counts what a conversion reads, keeps and drops, per split; the source of the report."""
+    """Counts what a conversion reads, keeps and drops, per split; the source of the report.
 
-    def __init__(self) -> None:
+    With `box_policy="error"` a box outside its image stops the conversion with an
+    `InputError` naming the file and annotation, instead of being dropped.
+    """
+
+    def __init__(self, box_policy: BoxPolicy = "clip") -> None:
+        self.box_policy = box_policy
         self._splits: dict[str, SplitReport] = defaultdict(SplitReport)
         self._per_class: dict[str, Counter[str]] = defaultdict(Counter)
         self.drops: list[Drop] = []
@@ -81,6 +88,9 @@ class Ledger:
         self, split: str, file: str, reason: str, annotation: str | None = None,
         detail: str | None = None,
     ) -> None:
+        if self.box_policy == "error" and reason in OUTSIDE_REASONS:
+            raise InputError(file, f"{reason.replace('_', ' ')} (--box-policy error)",
+                             f"annotation {annotation}" if annotation else None)
         report = self._splits[split]
         report.objects_dropped[reason] = report.objects_dropped.get(reason, 0) + 1
         self.drops.append(Drop(split=split, file=file, reason=reason,
@@ -151,3 +161,4 @@ class ReaderOptions:
     classes: tuple[str, ...] | None = None  # vocabulary order (VOC), when the source has none
     noun: str | None = None  # the prompt's word for the classes ("currency")
     allow_outside_root: bool = False  # image paths may leave the dataset folder
+    box_policy: BoxPolicy = "clip"  # boxes partly outside the image: clip, drop or error

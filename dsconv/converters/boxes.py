@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 Box = tuple[float, float, float, float]
+BoxPolicy = Literal["clip", "drop", "error"]
+OUTSIDE_REASONS = frozenset({"box_outside_image", "box_partly_outside"})
 
 
-def check_box(box: Box, width: int, height: int) -> tuple[Box | None, str | None]:
+def check_box(
+    box: Box, width: int, height: int, policy: BoxPolicy = "clip"
+) -> tuple[Box | None, str | None]:
     """Return (kept box, None), (clipped box, "clipped") or (None, drop reason).
 
-    Boxes partly outside the image are clipped: exporters round corners outward by a pixel
-    often enough that dropping them would lose real objects.
+    By default boxes partly outside the image are clipped: exporters round corners outward
+    by a pixel often enough that dropping them would lose real objects. With "drop" or
+    "error" they are dropped as `box_partly_outside` (the ledger raises for "error").
     """
     x, y, w, h = box
     if not all(math.isfinite(v) for v in box):
@@ -23,4 +29,6 @@ def check_box(box: Box, width: int, height: int) -> tuple[Box | None, str | None
         return None, "box_outside_image"
     if (x1, y1, x2, y2) == (x, y, x + w, y + h):
         return box, None
+    if policy != "clip":
+        return None, "box_partly_outside"
     return (x1, y1, x2 - x1, y2 - y1), "clipped"

@@ -231,7 +231,8 @@ class CocoReader:
         objects = []
         for ann in image.annotations:
             reason = self._keep(split, ann)
-            box, note = (None, reason) if reason else check_box(ann.bbox, width, height)
+            box, note = (None, reason) if reason else check_box(
+                ann.bbox, width, height, self.options.box_policy)
             if box is None:
                 self.ledger.drop_object(split, image.file_name, note or "invalid_box", ann.id)
                 continue

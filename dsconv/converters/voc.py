@@ -202,7 +202,8 @@ class VocReader:
         self, split: str, image: _Image, obj: _Object, width: int, height: int
     ) -> DetectionObject | None:
         reason, detail = obj.problem or (self._excluded(obj), None)
-        box, note = (None, reason) if reason else check_box(obj.box, width, height)
+        box, note = (None, reason) if reason else check_box(
+            obj.box, width, height, self.options.box_policy)
         if box is None:
             self.ledger.drop_object(split, image.xml or image.file_name, note or "invalid_box",
                                     f"object {obj.number} ({obj.name})", detail)

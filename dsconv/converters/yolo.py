@@ -194,7 +194,8 @@ class YoloReader:
             if class_id not in self._names:
                 raise _BadLine("unknown_class", f"class id {class_id} is not in the class names "
                                                 f"({len(self._names)} classes)")
-            box, note = check_box(_pixel_box(values, width, height), width, height)
+            box, note = check_box(
+                _pixel_box(values, width, height), width, height, self.options.box_policy)
         except _BadLine as bad:
             self.ledger.drop_object(split, label, bad.reason, f"{label}:{number}", bad.detail)
             return None

@@ -109,3 +109,26 @@ def test_non_ascii_names_and_bad_boxes(tmp_path: Path) -> None:
     assert samples["train"][0].file_name == "pièce 1.jpg"
     assert ledger.split_reports(["dime"])["train"].objects_dropped == {
         "invalid_box": 2, "no_bbox": 1}
+
+
+def partly_outside(tmp_path: Path) -> Path:
+    jpeg(tmp_path / "a.jpg")
+    (tmp_path / "annotations.json").write_text(coco(
+        [{"id": 1, "file_name": "a.jpg"}], [ann(1, 1, box=(60, 40, 10, 10)), ann(2, 1)]))
+    return tmp_path
+
+
+def test_box_policy_clip_drop_error(tmp_path: Path) -> None:
+    import pytest
+
+    from dsconv.errors import InputError
+
+    src = partly_outside(tmp_path)
+    clipped, _ = read(src)
+    assert clipped["train"][0].objects[0].bbox == (60, 40, 4, 8)
+    dropped, ledger = read(src, box_policy="drop")
+    assert len(dropped["train"][0].objects) == 1
+    assert ledger.split_reports(["dime"])["train"].objects_dropped == {"box_partly_outside": 1}
+    with pytest.raises(InputError, match=r"a\.jpg:annotation 1: box partly outside"):
+        reader = CocoReader(src, Ledger(box_policy="error"), ReaderOptions(box_policy="error"))
+        list(reader.samples("train"))
