@@ -20,6 +20,7 @@ from dsconv.io.dataset import REPORT_FILE, read_report, shard_paths
 from dsconv.io.layout import CARD_FILE, arrow_schema
 from dsconv.schemas.report import ConversionReport
 from dsconv.schemas.row import Row
+from dsconv.splits import LeakFinder, image_digest
 from dsconv.tasks.base import find_task
 
 T = TypeVar("T")
@@ -55,8 +56,11 @@ def validate_dataset(
     dataset_dir: Path,
     *,
     deep: bool = False,
+    strict: bool = False,
     progress: Callable[[Iterable[T], int | None, str], Iterable[T]] = lambda it, n, s: it,
 ) -> ValidationResult:
+    """Every problem found; `strict` turns leakage (an image in two splits) from a warning
+    into a problem."""
     result = ValidationResult()
     report = _load_report(dataset_dir, result)
     vocabulary = Vocabulary(report.classes) if report and report.classes else None
@@ -64,6 +68,7 @@ def validate_dataset(
         result.warnings.append(f"no {CARD_FILE} dataset card")
     expected_columns = set(arrow_schema().names)
     seen_ids: set[str] = set()
+    images = _Images()
     for split, paths in shard_paths(dataset_dir).items():
         result.rows[split] = 0
         for path in paths:
@@ -80,12 +85,40 @@ def validate_dataset(
                 reason = _check_row(row, vocabulary, seen_ids, deep)
                 if reason:
                     result.problems.append(Problem(split, path.name, index, row.get("id"), reason))
+                images.add(split, row)
         if report and split in report.splits and report.splits[split].rows != result.rows[split]:
             result.problems.append(Problem(
                 split, REPORT_FILE, None, None,
                 f"report says {report.splits[split].rows} rows, shards hold {result.rows[split]}",
             ))
+    images.report(result, strict)
     return result
+
+
+class _Images:
+    """Hashes each image once per split to find the same bytes in two splits."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, str]] = set()
+        self.leaks = LeakFinder()
+
+    def add(self, split: str, row: dict[str, Any]) -> None:
+        image = row.get("image") or {}
+        key = (split, str(row.get("image_id")))
+        if key in self.seen or not image.get("bytes"):
+            return
+        self.seen.add(key)
+        name = image.get("path") or key[1]
+        self.leaks.add(split, name, image_digest(image["bytes"]))
+
+    def report(self, result: ValidationResult, strict: bool) -> None:
+        for leak in self.leaks.leaks():
+            reason = (f"image {leak.hash[:12]} is in {' and '.join(leak.splits)} "
+                      f"({', '.join(leak.files)}): leakage")
+            if strict:
+                result.problems.append(Problem(leak.splits[-1], "leakage", None, None, reason))
+            else:
+                result.warnings.append(f"{reason} (an error with --strict)")
 
 
 def _load_report(dataset_dir: Path, result: ValidationResult) -> ConversionReport | None:

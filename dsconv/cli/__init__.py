@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from dsconv.cli import convert, sample, score, validate  # noqa: F401  (registers commands)
+from dsconv.cli import convert, docs, inspect, publish, sample, score, validate  # noqa: F401  (registers commands)
 from dsconv.cli.app import State, app, err_console
 from dsconv.errors import DsconvError
 

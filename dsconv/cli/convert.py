@@ -10,44 +10,91 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from dsconv.classes import ClassFilter, ClassMap
 from dsconv.cli.app import app, console, progress
+from dsconv.cli.publish import roboflow_source
+from dsconv.convert import ConvertOptions, convert_detection
 from dsconv.converters.base import Ledger, ReaderOptions
 from dsconv.converters.registry import available, get_reader
-from dsconv.convert import ConvertOptions, convert_detection
 from dsconv.schemas.report import ConversionReport
-from dsconv.tasks.base import TaskContext, all_tasks, get_task
+from dsconv.splits import parse_ratios, resolve_ratios
+from dsconv.tasks.base import Task, TaskContext, all_tasks, get_task
 
 Src = Annotated[Path, typer.Argument(help="The source dataset (folder or annotation file).")]
 Out = Annotated[Path, typer.Argument(help="The output folder for the VQA dataset.")]
+MaybeSrc = Annotated[Path | None, typer.Argument(
+    help="The source dataset (folder or annotation file); omit with --roboflow.",
+    show_default=False)]
+MaybeOut = Annotated[Path | None, typer.Argument(
+    help="The output folder for the VQA dataset.", show_default=False)]
+Roboflow = Annotated[str | None, typer.Option(
+    metavar="WORKSPACE/PROJECT/VERSION", help="Download this Roboflow dataset version and "
+    "convert it (give only OUT); the API key comes from ROBOFLOW_API_KEY.")]
 Tasks = Annotated[list[str], typer.Option(
     "--task", "-t", help="Question template; repeat for several (see `dsconv tasks`).")]
 Noun = Annotated[str | None, typer.Option(
     help="The prompt's word for the classes (default: the COCO supercategory).")]
 Prompt = Annotated[str | None, typer.Option(
-    help="Question template overriding the task's; may use {noun} and {classes}.")]
+    help="Question template overriding the task's; may use {noun} and {classes}, and for "
+    "count-class and presence {class}, {a_class}, {plural}. florence-od always asks <OD>.")]
 IncludeZero = Annotated[bool, typer.Option(help="Keep classes with a zero count in answers.")]
 KeepCrowd = Annotated[bool, typer.Option(help="Count COCO iscrowd=1 regions as objects.")]
 KeepDifficult = Annotated[bool, typer.Option(help="Count VOC difficult=1 objects.")]
 Images = Annotated[Path | None, typer.Option(
     help="Image folder for a plain COCO annotation file (default: the file's folder).")]
-Seed = Annotated[int, typer.Option(help="Seed for anything drawn at random (paraphrases).")]
+Seed = Annotated[int, typer.Option(
+    help="Seed for anything drawn at random (paraphrases, absent classes).")]
 Overwrite = Annotated[bool, typer.Option(help="Replace OUT if it exists.")]
+Paraphrases = Annotated[int, typer.Option(
+    min=1, help="Draw each question among the task's first N phrasings (1: the default only).")]
+AbsentRate = Annotated[float, typer.Option(
+    min=0.0, max=1.0, help="count-class: chance that each class absent from an image is also "
+    "asked about (answer 0).")]
+Classes = Annotated[str | None, typer.Option(
+    help="Keep and rename classes: 'dime,penny', 'dime=10c,penny=1c' or a YAML file old: new. "
+    "Other classes' objects are dropped (reason class_filtered).")]
+SplitRatios = Annotated[str | None, typer.Option(
+    help="Re-split by a hash of each image's bytes, e.g. 0.8,0.1,0.1 (train, validation, test). "
+    "Default: the source's splits, or 0.8,0.1,0.1 when it has none.")]
 
 
 def run_conversion(
     fmt: str, src: Path, out: Path, tasks: list[str], options: ReaderOptions, *,
-    prompt: str | None, include_zero: bool, seed: int, overwrite: bool,
+    prompt: str | None, include_zero: bool, seed: int, overwrite: bool, paraphrases: int = 1,
+    absent_rate: float = 0.0, classes: str | None = None, split_ratios: str | None = None,
+    source: str | None = None,
 ) -> ConversionReport:
+    selected = [get_task(t) for t in dict.fromkeys(tasks)]
+    class_map = ClassMap.parse(classes) if classes else None
+    ratios = parse_ratios(split_ratios) if split_ratios else None
     ledger = Ledger()
     reader = get_reader(fmt)(src, ledger, options)
-    context = TaskContext(reader.vocabulary(), prompt=prompt, include_zero=include_zero, seed=seed)
+    if class_map is not None:
+        reader = ClassFilter(reader, ledger, class_map)
+    warn_paraphrases(selected, paraphrases, prompt, ledger)
+    context = TaskContext(reader.vocabulary(), prompt=prompt, include_zero=include_zero,
+                          seed=seed, paraphrases=paraphrases, absent_rate=absent_rate)
     convert_options = ConvertOptions(
-        out=out, tasks=[get_task(t) for t in tasks], context=context, overwrite=overwrite,
-        source=str(src), command=shlex.join(["dsconv", *sys.argv[1:]]),
+        out=out, tasks=selected, context=context, overwrite=overwrite,
+        source=source or str(src), command=shlex.join(["dsconv", *sys.argv[1:]]),
+        split_ratios=resolve_ratios(reader, ratios),
     )
     report = convert_detection(reader, ledger, convert_options, progress)
     print_summary(report, out)
     return report
+
+
+def warn_paraphrases(tasks: list[Task], n: int, prompt: str | None, ledger: Ledger) -> None:
+    """Say so in the report when `--paraphrases` cannot be honoured as asked."""
+    if n <= 1:
+        return
+    if prompt:
+        ledger.warn(f"--paraphrases {n}: --prompt replaces every task's phrasings")
+        return
+    for task in tasks:
+        if task.prompts and len(task.prompts) < n:
+            ledger.warn(f"--paraphrases {n}: {task.name} has {len(task.prompts)} phrasing(s), "
+                        "all of them used")
 
 
 def print_summary(report: ConversionReport, out: Path) -> None:
@@ -55,7 +102,8 @@ def print_summary(report: ConversionReport, out: Path) -> None:
     for column in ("split", "images", "rows", "objects", "dropped"):
         table.add_column(column, justify="left" if column in ("split", "dropped") else "right")
     for name, split in report.splits.items():
-        drops = {**split.objects_dropped, **{f"image {k}": v for k, v in split.images_dropped.items()}}
+        image_drops = {f"image {k}": v for k, v in split.images_dropped.items()}
+        drops = {**split.objects_dropped, **image_drops}
         table.add_row(name, str(split.images), str(split.rows), str(split.objects_kept),
                       ", ".join(f"{k}: {v}" for k, v in drops.items()) or "-")
     console.print(table)
@@ -68,17 +116,24 @@ def print_summary(report: ConversionReport, out: Path) -> None:
 
 @app.command("coco-to-vqa")
 def coco_to_vqa(
-    src: Src, out: Out, task: Tasks = ["count-json"], images: Images = None,  # noqa: B006
+    src: MaybeSrc = None, out: MaybeOut = None, task: Tasks = ["count-json"],  # noqa: B006
+    images: Images = None,
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
     keep_crowd: KeepCrowd = False, seed: Seed = 0, overwrite: Overwrite = False,
+    paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
+    split_ratios: SplitRatios = None, roboflow: Roboflow = None,
 ) -> None:
     """Convert a COCO dataset (Roboflow export or one annotation file) to a VQA dataset.
 
     Example: [bold]dsconv coco-to-vqa data/coins out/coins-vqa --noun currency[/]
+    or straight from Roboflow: [bold]dsconv coco-to-vqa --roboflow my-team/coins/3 out/coins-vqa[/]
     """
-    run_conversion("coco", src, out, task,
-                   ReaderOptions(images_dir=images, keep_crowd=keep_crowd, noun=noun),
-                   prompt=prompt, include_zero=include_zero, seed=seed, overwrite=overwrite)
+    with roboflow_source(roboflow, src, out) as (src, out, source):
+        run_conversion("coco", src, out, task,
+                       ReaderOptions(images_dir=images, keep_crowd=keep_crowd, noun=noun),
+                       prompt=prompt, include_zero=include_zero, seed=seed, overwrite=overwrite,
+                       paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
+                       split_ratios=split_ratios, source=source)
 
 
 @app.command("yolo-to-vqa")
@@ -86,13 +141,17 @@ def yolo_to_vqa(
     src: Src, out: Out, task: Tasks = ["count-json"],  # noqa: B006
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
     seed: Seed = 0, overwrite: Overwrite = False,
+    paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
+    split_ratios: SplitRatios = None,
 ) -> None:
     """Convert a YOLO dataset (Ultralytics data.yaml layout or Darknet) to a VQA dataset.
 
     Example: [bold]dsconv yolo-to-vqa data/coins-yolo out/coins-vqa[/]
     """
     run_conversion("yolo", src, out, task, ReaderOptions(noun=noun), prompt=prompt,
-                   include_zero=include_zero, seed=seed, overwrite=overwrite)
+                   include_zero=include_zero, seed=seed, overwrite=overwrite,
+                   paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
+                   split_ratios=split_ratios)
 
 
 @app.command("voc-to-vqa")
@@ -100,13 +159,17 @@ def voc_to_vqa(
     src: Src, out: Out, task: Tasks = ["count-json"],  # noqa: B006
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
     keep_difficult: KeepDifficult = False, seed: Seed = 0, overwrite: Overwrite = False,
+    paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
+    split_ratios: SplitRatios = None,
 ) -> None:
     """Convert a Pascal VOC dataset (Annotations/, JPEGImages/, ImageSets/) to a VQA dataset.
 
     Example: [bold]dsconv voc-to-vqa data/coins-voc out/coins-vqa[/]
     """
     run_conversion("voc", src, out, task, ReaderOptions(keep_difficult=keep_difficult, noun=noun),
-                   prompt=prompt, include_zero=include_zero, seed=seed, overwrite=overwrite)
+                   prompt=prompt, include_zero=include_zero, seed=seed, overwrite=overwrite,
+                   paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
+                   split_ratios=split_ratios)
 
 
 @app.command("convert")
@@ -117,6 +180,8 @@ def convert(
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
     keep_crowd: KeepCrowd = False, keep_difficult: KeepDifficult = False,
     seed: Seed = 0, overwrite: Overwrite = False,
+    paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
+    split_ratios: SplitRatios = None,
 ) -> None:
     """Convert a dataset in any installed format, including third-party ones.
 
@@ -125,7 +190,9 @@ def convert(
     options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd,
                             keep_difficult=keep_difficult, noun=noun)
     run_conversion(from_, src, out, task, options, prompt=prompt, include_zero=include_zero,
-                   seed=seed, overwrite=overwrite)
+                   seed=seed, overwrite=overwrite,
+                   paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
+                   split_ratios=split_ratios)
 
 
 @app.command("formats")
@@ -141,7 +208,7 @@ def formats() -> None:
 @app.command("tasks")
 def tasks() -> None:
     """List the question/answer templates."""
-    table = Table("task", "what it asks")
+    table = Table("task", "what it asks", "phrasings")
     for item in all_tasks():
-        table.add_row(item.name, item.summary)
+        table.add_row(item.name, item.summary, str(len(item.prompts) or "-"))
     console.print(table)

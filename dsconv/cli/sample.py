@@ -40,6 +40,26 @@ def coins(
     console.print(str(write_coins(out, images=images, seed=seed, fmt=fmt)), highlight=False)
 
 
+@sample_app.command("docs")
+def docs(
+    out: Annotated[Path, typer.Argument(help="Folder to write the dataset into.")],
+    documents: Annotated[int, typer.Option(min=1, help="Number of document images.")] = 12,
+    seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = 0,
+    overwrite: Annotated[
+        bool, typer.Option(help="Write into OUT even if it is not empty.")
+    ] = False,
+) -> None:
+    """Synthetic document pages with questions and reference answers, in the Parquet layout
+    of HuggingFaceM4/DocumentVQA (data/{split}-00000-of-00001.parquet).
+
+    Example: [bold]dsconv sample docs data/docs && dsconv docvqa-to-vqa data/docs out/docs-vqa[/]
+    """
+    from dsconv.samples.docs import write_docs
+
+    _refuse_non_empty(out, overwrite)
+    console.print(str(write_docs(out, documents=documents, seed=seed)), highlight=False)
+
+
 def _refuse_non_empty(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise DsconvError(f"{out} is not empty (use --overwrite to write into it)")

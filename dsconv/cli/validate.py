@@ -18,13 +18,15 @@ SHOWN = 20
 def validate(
     dataset: Annotated[Path, typer.Argument(help="A dataset folder written by dsconv.")],
     deep: Annotated[bool, typer.Option(help="Decode every image fully.")] = False,
+    strict: Annotated[bool, typer.Option(
+        help="Fail on leakage (the same image bytes in two splits), not only warn.")] = False,
 ) -> None:
     """Check every row against the row contract, every count against its objects,
     and every image; exit 0 only if all pass.
 
     Example: [bold]dsconv validate out/coins-vqa[/]
     """
-    result = validate_dataset(dataset, deep=deep, progress=progress)
+    result = validate_dataset(dataset, deep=deep, strict=strict, progress=progress)
     table = Table(title=f"validate {dataset}")
     table.add_column("split")
     table.add_column("rows", justify="right")

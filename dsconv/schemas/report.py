@@ -17,6 +17,16 @@ class Drop(BaseModel):
     detail: str | None = None
 
 
+class Leak(BaseModel):
+    """One image whose bytes occur in more than one split: a model evaluated on it has seen it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hash: str  # SHA-256 of the image bytes
+    splits: list[str]
+    files: list[str]  # "{split}/{file name}" of each occurrence
+
+
 class SplitReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -28,6 +38,9 @@ class SplitReport(BaseModel):
     objects_clipped: int = 0
     objects_dropped: dict[str, int] = Field(default_factory=dict)
     per_class: dict[str, int] = Field(default_factory=dict)
+    # Documents only (absent for detection): questions read, and those left out by reason.
+    questions: int | None = Field(default=None, exclude_if=lambda v: v is None)
+    questions_dropped: dict[str, int] | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _accounted(self) -> SplitReport:
@@ -54,3 +67,9 @@ class ConversionReport(BaseModel):
     splits: dict[str, SplitReport]
     drops: list[Drop] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    leakage: list[Leak] = Field(default_factory=list)
+    # Set when images were assigned to splits by the hash of their bytes, not by the source.
+    split_ratios: list[float] | None = Field(default=None, exclude_if=lambda v: v is None)
+    # florence-od only: each class → the name its answers use (letters, digits and spaces).
+    florence_od_names: dict[str, str] | None = Field(
+        default=None, exclude_if=lambda v: v is None)

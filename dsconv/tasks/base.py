@@ -31,6 +31,8 @@ class TaskContext:
     include_zero: bool = False
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    paraphrases: int = 1  # draw each question among the task's first N phrasings
+    absent_rate: float = 0.0  # chance that a class absent from the image is asked about
 
     def rng(self, sample: DetectionSample, task: str) -> random.Random:
         """A generator seeded by the run seed and the sample, so that output does not depend on
@@ -51,15 +53,25 @@ class Task:
     summary: str
     fn: TaskFn
     check: CheckFn | None = None
+    prompts: tuple[str, ...] = ()  # the phrasings `--paraphrases` draws among, default first
 
 
-_MODULES = {"count-json": "dsconv.tasks.count_json"}
+_MODULES = {
+    "count-json": "dsconv.tasks.count_json",
+    "count-class": "dsconv.tasks.count_class",
+    "presence": "dsconv.tasks.presence",
+    "list-objects": "dsconv.tasks.list_objects",
+    "florence-od": "dsconv.tasks.florence_od",
+    "docvqa": "dsconv.tasks.docvqa",
+}
 _REGISTRY: dict[str, Task] = {}
 
 
-def register(name: str, summary: str, check: CheckFn | None = None) -> Callable[[TaskFn], TaskFn]:
+def register(
+    name: str, summary: str, check: CheckFn | None = None, prompts: tuple[str, ...] = ()
+) -> Callable[[TaskFn], TaskFn]:
     def wrap(fn: TaskFn) -> TaskFn:
-        _REGISTRY[name] = Task(name, summary, fn, check)
+        _REGISTRY[name] = Task(name, summary, fn, check, prompts)
         return fn
 
     return wrap

@@ -10,16 +10,24 @@ from typing import Any
 from dsconv.converters.base import DetectionSample, Vocabulary
 from dsconv.schemas.answer import parse_count_answer
 from dsconv.tasks.base import QA, TaskContext, class_counts, register
+from dsconv.tasks.paraphrase import choose, prompt_rng, render
 
 PROMPT = (
     "How many of each type of the {noun} ({classes}) are there? Respond in JSON format with "
     "the {noun} type as the key and a integer count as the value."
 )
+PROMPTS = (
+    PROMPT,
+    "Count each type of {noun} ({classes}) in the image. Answer with a JSON object that maps "
+    "each {noun} type present to its integer count.",
+    "Which types of {noun} ({classes}) appear in the image, and how many of each? Reply in "
+    "JSON with the {noun} type as the key and an integer count as the value.",
+)
 
 
-def question(ctx: TaskContext) -> str:
-    template = ctx.prompt or PROMPT
-    return template.format(noun=ctx.vocabulary.noun, classes=", ".join(ctx.vocabulary.classes))
+def question(ctx: TaskContext, template: str | None = None) -> str:
+    template = ctx.prompt or template or PROMPT
+    return render(template, noun=ctx.vocabulary.noun, classes=", ".join(ctx.vocabulary.classes))
 
 
 def answer(counts: dict[str, int], include_zero: bool = False) -> str:
@@ -43,8 +51,10 @@ def check(row: dict[str, Any], vocabulary: Vocabulary | None) -> str | None:
 
 
 @register(
-    "count-json", "How many of each class, answered as a JSON object (the seed task).", check
+    "count-json", "How many of each class, answered as a JSON object (the seed task).", check,
+    PROMPTS,
 )
 def count_json(sample: DetectionSample, ctx: TaskContext) -> Iterator[QA]:
     text = answer(class_counts(sample, ctx.vocabulary.classes), ctx.include_zero)
-    yield QA(question(ctx), text)
+    template = choose(PROMPTS, ctx, prompt_rng(sample, ctx, "count-json"))
+    yield QA(question(ctx, template), text)

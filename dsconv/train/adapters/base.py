@@ -41,6 +41,8 @@ class ModelAdapter(ABC):
     default_base: ClassVar[str]
     default_revision: ClassVar[str | None]
     defaults: ClassVar[TrainDefaults]
+    # Dataset tasks this family can learn; None means any. Checked before any work is done.
+    supported_tasks: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, model: Any, processor: Any) -> None:
         self.model = model
@@ -73,6 +75,18 @@ class ModelAdapter(ABC):
     @abstractmethod
     def vision_modules(self) -> list[Any]:
         """Modules frozen by --freeze-vision."""
+
+    @classmethod
+    def unsupported_reason(cls, task: str) -> str | None:
+        """Why rows of `task` cannot train this family, or None when they can."""
+        if cls.supported_tasks is None or task in cls.supported_tasks:
+            return None
+        known = ", ".join(sorted(cls.supported_tasks))
+        return f"model family {cls.family!r} cannot learn task {task!r} (it supports: {known})"
+
+    def lora_target_modules(self) -> str | list[str]:
+        """What --lora wraps; peft's "all-linear" unless a family knows better."""
+        return "all-linear"
 
     def save_pretrained(self, out_dir: str | Path) -> None:
         self.model.save_pretrained(out_dir)

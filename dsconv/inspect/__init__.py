@@ -1,0 +1,1 @@
+"""Look at a dataset: numbers (`stats`), pictures (`preview`) and the card's histogram."""
