@@ -5,47 +5,38 @@ supervision is imported lazily, so scoring a dataset without detection rows stay
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-LOC_BINS = 1000
-_OD_ITEM_RE = re.compile(r"\s*([^<]*?)\s*<loc_(\d+)><loc_(\d+)><loc_(\d+)><loc_(\d+)>")
+from dsconv.tasks.florence_od import dequantize, florence_name, parse_bins
 
 Box = tuple[str, tuple[float, float, float, float]]
 
 
 def parse_florence_od(text: str | None, width: int, height: int) -> list[Box] | None:
-    """`label<loc_x1><loc_y1><loc_x2><loc_y2>…` → (label, pixel xyxy) pairs, or None if malformed.
+    """The task's own parser, as (label, pixel xyxy) pairs; None if the answer is malformed.
 
-    A bin q maps to the pixel (q + 0.5)·size/1000, the centre of the bin. The whole string must
-    parse; a truncated or chatty answer is unparseable, not partly read.
+    The whole string must parse; a truncated or chatty answer is unparseable, not partly read.
     """
     if text is None:
         return None
-    boxes: list[Box] = []
-    pos, text = 0, text.strip()
-    while pos < len(text):
-        match = _OD_ITEM_RE.match(text, pos)
-        if match is None or not match.group(1):
-            return None
-        bins = [int(q) for q in match.groups()[1:]]
-        if max(bins) >= LOC_BINS:
-            return None
-        x1, y1, x2, y2 = (
-            (q + 0.5) * size / LOC_BINS for q, size in zip(bins, (width, height) * 2, strict=True)
-        )
-        boxes.append((match.group(1), (x1, y1, x2, y2)))
-        pos = match.end()
-    return boxes
+    try:
+        found = parse_bins(text)
+    except ValueError:
+        return None
+    sizes = (width, height) * 2
+    return [(name, tuple(dequantize(q, s) for q, s in zip(bins, sizes, strict=True)))
+            for name, bins in found]
 
 
 def coco_to_boxes(bboxes: Sequence[Sequence[float]], categories: Sequence[str]) -> list[Box]:
-    """Row `objects` (COCO [x, y, w, h] pixels) as (label, xyxy) pairs."""
-    return [(c, (x, y, x + w, y + h)) for (x, y, w, h), c in zip(bboxes, categories, strict=True)]
+    """Row `objects` (COCO [x, y, w, h] pixels) as (label, xyxy) pairs, labels spelt as the
+    florence-od task writes them (`us-dime` → `us dime`)."""
+    return [(florence_name(c), (x, y, x + w, y + h))
+            for (x, y, w, h), c in zip(bboxes, categories, strict=True)]
 
 
 def _supervision() -> Any:
