@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from rich.markup import escape
+
 from dsconv.cli import convert, docs, inspect, publish, sample, score, validate  # noqa: F401  (registers commands)
 from dsconv.cli.app import State, app, err_console
 from dsconv.errors import DsconvError
@@ -15,7 +17,8 @@ def main() -> None:
     except DsconvError as exc:
         if State.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                          soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")

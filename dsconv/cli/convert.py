@@ -15,6 +15,7 @@ from dsconv.cli.app import app, console, progress
 from dsconv.cli.publish import roboflow_source
 from dsconv.convert import ConvertOptions, convert_detection
 from dsconv.converters.base import Ledger, ReaderOptions
+from dsconv.converters.boxes import BoxPolicy
 from dsconv.converters.registry import available, get_reader
 from dsconv.schemas.report import ConversionReport
 from dsconv.splits import parse_ratios, resolve_ratios
@@ -53,6 +54,10 @@ AbsentRate = Annotated[float, typer.Option(
 Classes = Annotated[str | None, typer.Option(
     help="Keep and rename classes: 'dime,penny', 'dime=10c,penny=1c' or a YAML file old: new. "
     "Other classes' objects are dropped (reason class_filtered).")]
+BoxPolicyOpt = Annotated[BoxPolicy, typer.Option(
+    help="Boxes partly outside the image: clip them to it, drop them, or stop with an error.")]
+AllowOutside = Annotated[bool, typer.Option(
+    help="Let image paths point outside the dataset folder (absolute, .., symlinks).")]
 SplitRatios = Annotated[str | None, typer.Option(
     help="Re-split by a hash of each image's bytes, e.g. 0.8,0.1,0.1 (train, validation, test). "
     "Default: the source's splits, or 0.8,0.1,0.1 when it has none.")]
@@ -67,7 +72,7 @@ def run_conversion(
     selected = [get_task(t) for t in dict.fromkeys(tasks)]
     class_map = ClassMap.parse(classes) if classes else None
     ratios = parse_ratios(split_ratios) if split_ratios else None
-    ledger = Ledger()
+    ledger = Ledger(box_policy=options.box_policy)
     reader = get_reader(fmt)(src, ledger, options)
     if class_map is not None:
         reader = ClassFilter(reader, ledger, class_map)
@@ -121,17 +126,19 @@ def coco_to_vqa(
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
     keep_crowd: KeepCrowd = False, seed: Seed = 0, overwrite: Overwrite = False,
     paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
-    split_ratios: SplitRatios = None, roboflow: Roboflow = None,
+    split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
+    allow_outside_root: AllowOutside = False, roboflow: Roboflow = None,
 ) -> None:
     """Convert a COCO dataset (Roboflow export or one annotation file) to a VQA dataset.
 
     Example: [bold]dsconv coco-to-vqa data/coins out/coins-vqa --noun currency[/]
     or straight from Roboflow: [bold]dsconv coco-to-vqa --roboflow my-team/coins/3 out/coins-vqa[/]
     """
+    options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd, noun=noun,
+                            box_policy=box_policy, allow_outside_root=allow_outside_root)
     with roboflow_source(roboflow, src, out) as (src, out, source):
-        run_conversion("coco", src, out, task,
-                       ReaderOptions(images_dir=images, keep_crowd=keep_crowd, noun=noun),
-                       prompt=prompt, include_zero=include_zero, seed=seed, overwrite=overwrite,
+        run_conversion("coco", src, out, task, options, prompt=prompt,
+                       include_zero=include_zero, seed=seed, overwrite=overwrite,
                        paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
                        split_ratios=split_ratios, source=source)
 
@@ -142,13 +149,16 @@ def yolo_to_vqa(
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
     seed: Seed = 0, overwrite: Overwrite = False,
     paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
-    split_ratios: SplitRatios = None,
+    split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
+    allow_outside_root: AllowOutside = False,
 ) -> None:
     """Convert a YOLO dataset (Ultralytics data.yaml layout or Darknet) to a VQA dataset.
 
     Example: [bold]dsconv yolo-to-vqa data/coins-yolo out/coins-vqa[/]
     """
-    run_conversion("yolo", src, out, task, ReaderOptions(noun=noun), prompt=prompt,
+    options = ReaderOptions(noun=noun, box_policy=box_policy,
+                            allow_outside_root=allow_outside_root)
+    run_conversion("yolo", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
                    split_ratios=split_ratios)
@@ -160,14 +170,17 @@ def voc_to_vqa(
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
     keep_difficult: KeepDifficult = False, seed: Seed = 0, overwrite: Overwrite = False,
     paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
-    split_ratios: SplitRatios = None,
+    split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
+    allow_outside_root: AllowOutside = False,
 ) -> None:
     """Convert a Pascal VOC dataset (Annotations/, JPEGImages/, ImageSets/) to a VQA dataset.
 
     Example: [bold]dsconv voc-to-vqa data/coins-voc out/coins-vqa[/]
     """
-    run_conversion("voc", src, out, task, ReaderOptions(keep_difficult=keep_difficult, noun=noun),
-                   prompt=prompt, include_zero=include_zero, seed=seed, overwrite=overwrite,
+    options = ReaderOptions(keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
+                            allow_outside_root=allow_outside_root)
+    run_conversion("voc", src, out, task, options, prompt=prompt,
+                   include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
                    split_ratios=split_ratios)
 
@@ -181,16 +194,18 @@ def convert(
     keep_crowd: KeepCrowd = False, keep_difficult: KeepDifficult = False,
     seed: Seed = 0, overwrite: Overwrite = False,
     paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
-    split_ratios: SplitRatios = None,
+    split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
+    allow_outside_root: AllowOutside = False,
 ) -> None:
     """Convert a dataset in any installed format, including third-party ones.
 
     Example: [bold]dsconv convert data/coins out/coins-vqa --from coco[/]
     """
     options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd,
-                            keep_difficult=keep_difficult, noun=noun)
-    run_conversion(from_, src, out, task, options, prompt=prompt, include_zero=include_zero,
-                   seed=seed, overwrite=overwrite,
+                            keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
+                            allow_outside_root=allow_outside_root)
+    run_conversion(from_, src, out, task, options, prompt=prompt,
+                   include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
                    split_ratios=split_ratios)
 

@@ -99,7 +99,7 @@ def write_card(
     """Regenerate the card from the report and the rows; unset fields keep the old card's."""
     report = ConversionReport.model_validate(read_report(dataset_dir))
     old = read_card_info(dataset_dir)
-    num_bytes = old.num_bytes if _covers_splits(old, report, dataset_dir) else {}
+    num_bytes = old.num_bytes if _covers_splits(old, dataset_dir) else {}
     info = CardInfo(
         name=name or old.name, source=source or old.source, command=command or old.command,
         examples=first_examples(dataset_dir), license=license or old.license,
@@ -170,10 +170,9 @@ def arrow_bytes(dataset_dir: Path) -> dict[str, int]:
     return sizes
 
 
-def _covers_splits(old: CardInfo, report: ConversionReport, dataset_dir: Path) -> bool:
+def _covers_splits(old: CardInfo, dataset_dir: Path) -> bool:
     """Keep the sizes the writer measured unless the splits changed; re-measuring reads it all."""
-    return bool(old.num_bytes) and set(old.num_bytes) == set(report.splits) == set(
-        shard_paths(dataset_dir))
+    return bool(old.num_bytes) and set(old.num_bytes) == set(shard_paths(dataset_dir))
 
 
 def _split_front_matter(text: str) -> tuple[dict, str]:
@@ -308,14 +307,13 @@ def _use(info: CardInfo) -> list[str]:
         "`question`, `answer` and `answers` (every reference answer).",
         "",
         "## Fine-tune", "",
-        "With the dataset in a local folder `DIR`"
-        + (f" (`hf download {info.repo_id} --repo-type dataset --local-dir DIR`)"
-           if info.repo_id else "") + ":",
-        "",
         "```bash",
-        f"dsconv train DIR --model florence2 --output runs/{info.name}",
+        f"dsconv train {info.repo_id or 'DIR'} --model florence2 --output runs/{info.name}",
         "```",
         "",
+        "With the dataset in a local folder `DIR`"
+        + (f" (`hf download {info.repo_id} --repo-type dataset --local-dir DIR`)"
+           if info.repo_id else "") + ", "
         "`dsconv stats DIR` and `dsconv preview DIR` show what is in it; "
         "`dsconv export DIR --to messages OUT` writes the chat layout that TRL's SFT trainer "
         "reads, `--to jsonl` the image/prefix/suffix JSON Lines layout.",

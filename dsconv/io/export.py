@@ -19,7 +19,6 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-import pyarrow as pa
 import yaml
 
 from dsconv.errors import DsconvError
@@ -82,19 +81,12 @@ def messages_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _MessagesWriter(DatasetWriter):
-    """The dataset writer (sharding, atomic rename) with the chat layout's schema."""
-
-    def __init__(self, target: Path, *, overwrite: bool = False) -> None:
-        super().__init__(target, overwrite=overwrite)
-        self._schema: pa.Schema = messages_features().arrow_schema
-
-
 def _export_messages(
     dataset_dir: Path, splits: list[str], out: Path, overwrite: bool, progress: Progress,
 ) -> ExportResult:
     result = ExportResult(out)
-    with _MessagesWriter(out, overwrite=overwrite) as writer:
+    schema = messages_features().arrow_schema
+    with DatasetWriter(out, overwrite=overwrite, schema=schema) as writer:
         for split in splits:
             for row in progress(iter_rows(dataset_dir, split, batch_size=64),
                                 _count(dataset_dir, split), split):

@@ -67,8 +67,8 @@ def download(ref: RoboflowRef, location: Path, *, fmt: str = "coco",
     try:
         import roboflow
     except ImportError:
-        raise DsconvError("pulling from Roboflow needs the roboflow package: "
-                          "pip install 'dsconv[roboflow]'") from None
+        raise DsconvError("pulling from Roboflow needs the roboflow package: pip install "
+                          "roboflow (or dsconv's `roboflow` extra)") from None
     try:
         with contextlib.redirect_stdout(sys.stderr):
             client = roboflow.Roboflow(api_key=key)

@@ -86,7 +86,9 @@ class DatasetWriter:
             writer.commit()
     """
 
-    def __init__(self, target: Path, *, overwrite: bool = False) -> None:
+    def __init__(
+        self, target: Path, *, overwrite: bool = False, schema: pa.Schema | None = None
+    ) -> None:
         self.target = Path(target)
         if self.target.exists() and not overwrite:
             raise DsconvError(f"{self.target} already exists (use --overwrite to replace it)")
@@ -100,7 +102,7 @@ class DatasetWriter:
         self._sinks: dict[str, _SplitSink] = {}
         self.shards: dict[str, list[str]] = {}
         self.nbytes: dict[str, int] = {}
-        self._schema = arrow_schema()
+        self._schema = schema or arrow_schema()
 
     def write(self, split: str, row: dict[str, Any]) -> None:
         sink = self._sinks.get(split)

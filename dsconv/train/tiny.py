@@ -87,7 +87,7 @@ def build_tiny_florence2(
     out_dir: str | Path,
     texts: Iterable[str] = (),
     *,
-    image_size: int = 64,
+    image_size: int = 96,
     d_model: int = 64,
     layers: int = 1,
     seed: int = 0,
@@ -205,14 +205,18 @@ def write_tiny_vqa(
     out_dir: str | Path,
     rows: int = 8,
     *,
+    repeats: int = 1,
     seed: int = 0,
     size: tuple[int, int] = (96, 96),
-    splits: Iterable[str] = ("train", "validation"),
 ) -> Path:
-    """A dsconv dataset whose every split holds the same rows, so training can be checked on them."""
+    """A dsconv dataset of `rows` scenes: `train` holds each `repeats` times (as paraphrase
+    indices k), `validation` once, so what is learnt can be checked on the same scenes."""
+    scenes = tiny_count_rows(rows, seed=seed, size=size)
     with DatasetWriter(Path(out_dir), overwrite=True) as writer:
-        for split in splits:
-            for row in tiny_count_rows(rows, seed=seed, size=size):
-                writer.write(split, {**row, "id": f"{split}/{row['id']}"})
+        for k in range(repeats):
+            for row in scenes:
+                writer.write("train", {**row, "id": f"train/{row['id'][:-1]}{k}"})
+        for row in scenes:
+            writer.write("validation", {**row, "id": f"validation/{row['id']}"})
         writer.commit()
     return Path(out_dir)

@@ -114,6 +114,9 @@ class Moondream(PreTrainedModel):
     def device(self) -> torch.device:
         return self.text_model.device
 
+    def get_input_embeddings(self) -> nn.Module:
+        return self.text_model.get_input_embeddings()
+
     def encode_image(self, image: Image.Image | list[Image.Image]) -> torch.Tensor:
         with torch.no_grad():
             return self.vision_encoder(image)

@@ -129,7 +129,7 @@ def test_rejected_key(client: type[FakeClient], tmp_path: Path) -> None:
 def test_roboflow_package_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "roboflow", None)  # makes `import roboflow` fail
     message = _error("pull", "roboflow", "w/p/1", str(tmp_path / "d"), "--api-key", KEY)
-    assert "pip install 'dsconv[roboflow]'" in message
+    assert "pip install roboflow" in message
 
 
 @pytest.mark.parametrize("text", ["w/p", "w/p/x", "a/b/c/1", ""])

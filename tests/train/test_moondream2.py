@@ -184,6 +184,44 @@ def test_trains_text_only_until_answers_are_exact(tiny_dir: Path, tmp_path: Path
     assert reloaded.generate(images, questions, max_new_tokens=40) == answers
 
 
+def test_shared_loop_trains_lora_with_checkpointing_and_exports(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    """`dsconv train --model moondream2 --lora 8 --gradient-checkpointing` on the tiny model."""
+    from dsconv.train.config import TrainConfig
+    from dsconv.train.loop import train
+    from dsconv.train.tiny import write_tiny_vqa
+
+    dataset = write_tiny_vqa(tmp_path / "data", rows=8)
+    config = TrainConfig(
+        dataset=str(dataset),
+        model="moondream2",
+        output=str(tmp_path / "run"),
+        base=str(tiny_dir),
+        epochs=2,
+        lr=3e-3,
+        batch_size=4,
+        schedule="constant",
+        warmup=0.0,
+        lora=8,
+        gradient_checkpointing=True,
+        workers=0,
+        device="cpu",
+        max_new_tokens=8,
+    )
+    result = train(config)
+    assert math.isfinite(result.metrics["val_loss"])
+
+    base = Moondream2Adapter.from_pretrained(str(tiny_dir)).model
+    tuned = Moondream2Adapter.from_pretrained(str(result.final_dir)).model
+    before, after = base.state_dict(), tuned.state_dict()
+    assert before.keys() == after.keys()  # LoRA merged away
+    assert all(torch.equal(after[k], v) for k, v in before.items() if k.startswith("vision_"))
+    assert any(
+        not torch.equal(after[k], v) for k, v in before.items() if k.startswith("text_model.")
+    )
+
+
 def test_version_check_names_the_versions() -> None:
     check_versions("5.23.0")
     for found in ("4.44.2", "6.0.0"):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -39,7 +40,9 @@ from packaging.version import Version
 from PIL import Image
 from torch import nn
 
+from dsconv.errors import DsconvError
 from dsconv.train.adapters.base import Example, ModelAdapter, TrainDefaults
+from dsconv.train.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ TESTED_TRANSFORMERS = "5.23.0"
 IGNORE_INDEX = -100
 
 
-class Moondream2CompatError(RuntimeError):
+class Moondream2CompatError(DsconvError):
     """The installed packages cannot run the Moondream2 remote code; raised before any work."""
 
 
@@ -78,8 +81,8 @@ def question_text(question: str) -> str:
 class Moondream2Collator:
     """Tokenises rows into BOS + question + answer + EOS; the image goes in as a PIL list.
 
-    The image embeddings are spliced in after BOS by `Moondream2Adapter.loss`, which also
-    extends the labels there with -100, so the collator needs no model and stays picklable.
+    The image embeddings are spliced in after BOS by `training_loss`, which also extends the
+    labels there with -100, so the collator needs no model and stays picklable.
     """
 
     tokenizer: Any
@@ -203,6 +206,50 @@ def _last_logits_kwargs(text_model: nn.Module) -> dict[str, int]:
     return {}
 
 
+def image_embeds(model: Any, images: Sequence[Image.Image]) -> torch.Tensor:
+    """Vision encoder output; no graph unless someone unfroze it (the reference never does)."""
+    encoder = model.vision_encoder
+    trainable = any(p.requires_grad for p in encoder.parameters())
+    with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
+        return encoder([image if image.mode == "RGB" else image.convert("RGB") for image in images])
+
+
+def training_loss(
+    model: Any,
+    images: list[Image.Image],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    labels: torch.Tensor,
+) -> torch.Tensor:
+    """The reference fine-tune's loss, bound as the remote wrapper's missing `forward`."""
+    text = model.text_model
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+    embeds, mask, labels = splice_image(
+        batch, image_embeds(model, images), text.get_input_embeddings()
+    )
+    # use_cache=False: the remote model would build a legacy cache, gone in transformers 5.
+    logits = text(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits
+    return F.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(),
+        labels[:, 1:].flatten().to(logits.device),
+        ignore_index=IGNORE_INDEX,
+    )
+
+
+def prepare_for_training(model: Any) -> None:
+    """Give the loaded wrapper a `forward` (the loss) and declare its gradient checkpointing.
+
+    The remote `Moondream` has neither: DDP and PEFT call `forward`, and the loop's
+    `gradient_checkpointing_enable` refuses a model that does not declare support, although
+    its Phi text model (checkpointed by the reference notebook) supports it.
+    """
+    model.forward = types.MethodType(training_loss, model)
+    model.supports_gradient_checkpointing = bool(
+        getattr(model.text_model, "supports_gradient_checkpointing", False)
+    )
+
+
+@register
 class Moondream2Adapter(ModelAdapter):
     family: ClassVar[str] = "moondream2"
     default_base: ClassVar[str] = MOONDREAM2_REPO
@@ -257,6 +304,7 @@ class Moondream2Adapter(ModelAdapter):
                 f"Phi-based revision {MOONDREAM2_REVISION}, not the 2025 rewrite."
             )
         rebuild_rotary_caches(model.text_model)
+        prepare_for_training(model)
         tokenizer = AutoTokenizer.from_pretrained(base, revision=revision, config=config)
         if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
             raise Moondream2CompatError(f"{base}@{revision} tokenizer has no BOS/EOS token")
@@ -268,26 +316,13 @@ class Moondream2Adapter(ModelAdapter):
     def vision_modules(self) -> list[Any]:
         return [self.model.vision_encoder]
 
-    def _image_embeds(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        """Vision encoder output; no graph unless someone unfroze it (the reference never does)."""
-        trainable = any(p.requires_grad for p in self.model.vision_encoder.parameters())
-        with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
-            return self.model.vision_encoder(
-                [image if image.mode == "RGB" else image.convert("RGB") for image in images]
-            )
+    def lora_target_modules(self) -> str | list[str]:
+        """The text model's attention and MLP projections (remote and transformers Phi names)."""
+        return r"text_model\..*\.(Wqkv|out_proj|q_proj|k_proj|v_proj|dense|fc1|fc2)"
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
-        text = self.model.text_model
-        embeds, mask, labels = splice_image(
-            batch, self._image_embeds(batch["images"]), text.get_input_embeddings()
-        )
-        # use_cache=False: the remote model would build a legacy cache, gone in transformers 5.
-        logits = text(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits
-        return F.cross_entropy(
-            logits[:, :-1].flatten(0, 1).float(),
-            labels[:, 1:].flatten().to(logits.device),
-            ignore_index=IGNORE_INDEX,
-        )
+        """Through the model's `__call__`, so DDP and PEFT wrappers see the whole step."""
+        return self.model(**batch)
 
     @torch.no_grad()
     def generate(
@@ -308,7 +343,7 @@ class Moondream2Adapter(ModelAdapter):
         embed = text.get_input_embeddings()
         device = embed.weight.device
         bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-        image_embeds = self._image_embeds(images).to(device)
+        visual = image_embeds(self.model, images).to(device)
         prompts = [
             torch.tensor(
                 [bos, *tokenizer(question_text(q), add_special_tokens=False).input_ids],
@@ -316,9 +351,9 @@ class Moondream2Adapter(ModelAdapter):
             )
             for q in questions
         ]
-        width = max(len(p) for p in prompts) + image_embeds.shape[1]
+        width = max(len(p) for p in prompts) + visual.shape[1]
         rows, masks = [], []
-        for prompt, image in zip(prompts, image_embeds, strict=True):
+        for prompt, image in zip(prompts, visual, strict=True):
             tokens = embed(prompt)
             pad = width - len(prompt) - image.shape[0]
             rows.append(
