@@ -6,11 +6,12 @@ a time. They never decode pixels: the encoded bytes travel to the output untouch
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from dsconv.converters.boxes import OUTSIDE_REASONS, BoxPolicy
 from dsconv.errors import InputError
@@ -126,6 +127,43 @@ class Ledger:
             report.images_dropped = dict(sorted(report.images_dropped.items()))
             out[name] = SplitReport.model_validate(report.model_dump())
         return out
+
+
+class IndexedReader(ABC):
+    """A reader that indexes each split up front (annotations only, no pixels), then reads
+    the images one at a time as samples are asked for.
+
+    Subclasses set `self._index` (split → items) and `self._vocabulary` in `__init__`, and
+    turn one item into a sample in `_sample` (None when the image is dropped).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    _index: dict[str, list[Any]]
+    _vocabulary: Vocabulary
+
+    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
+        self.src = Path(src)
+        self.ledger = ledger
+        self.options = options or ReaderOptions()
+
+    def vocabulary(self) -> Vocabulary:
+        return self._vocabulary
+
+    def splits(self) -> list[str]:
+        return list(self._index)
+
+    def count(self, split: str) -> int:
+        return len(self._index[split])
+
+    def samples(self, split: str) -> Iterator[DetectionSample]:
+        for item in self._index[split]:
+            sample = self._sample(split, item)
+            if sample is not None:
+                yield sample
+
+    @abstractmethod
+    def _sample(self, split: str, item: Any) -> DetectionSample | None: ...
 
 
 class Reader(Protocol):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +15,7 @@ from typing import Any, ClassVar
 from dsconv.converters.base import (
     DetectionObject,
     DetectionSample,
+    IndexedReader,
     Ledger,
     ReaderOptions,
     Vocabulary,
@@ -55,7 +55,7 @@ class _SplitIndex:
     images: list[_Image]
 
 
-class CocoReader:
+class CocoReader(IndexedReader):
     name: ClassVar[str] = "coco"
     description: ClassVar[str] = (
         "COCO JSON: a Roboflow export (split folders with _annotations.coco.json), "
@@ -63,29 +63,12 @@ class CocoReader:
     )
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        self.src = Path(src)
-        self.ledger = ledger
-        self.options = options or ReaderOptions()
-        self._index = {
+        super().__init__(src, ledger, options)
+        self._files = {
             split: self._parse(split, file, root) for split, (file, root) in self._locate().items()
         }
+        self._index = {split: index.images for split, index in self._files.items()}
         self._vocabulary, self._class_of = self._build_vocabulary()
-
-    def vocabulary(self) -> Vocabulary:
-        return self._vocabulary
-
-    def splits(self) -> list[str]:
-        return list(self._index)
-
-    def count(self, split: str) -> int:
-        return len(self._index[split].images)
-
-    def samples(self, split: str) -> Iterator[DetectionSample]:
-        index = self._index[split]
-        for image in index.images:
-            sample = self._sample(split, index, image)
-            if sample is not None:
-                yield sample
 
     def _locate(self) -> dict[str, tuple[Path, Path]]:
         """Annotation file and image root per split, for the layouts we recognise."""
@@ -189,14 +172,14 @@ class CocoReader:
     def _build_vocabulary(self) -> tuple[Vocabulary, dict[tuple[str, Any], str]]:
         """Classes by category id, never by position; a bare supercategory is not a class."""
         used: Counter[str] = Counter()
-        for index in self._index.values():
+        for index in self._files.values():
             for image in index.images:
                 used.update(index.categories[a.category_id]["name"] for a in image.annotations
                             if a.category_id in index.categories)
         ordered: dict[str, Any] = {}
         supers: Counter[str] = Counter()
         class_of: dict[tuple[str, Any], str] = {}
-        for split, index in self._index.items():
+        for split, index in self._files.items():
             parents = {c.get("supercategory") for c in index.categories.values()}
             for cat_id in sorted(index.categories, key=_sort_key):
                 category = index.categories[cat_id]
@@ -211,7 +194,8 @@ class CocoReader:
         noun = self.options.noun or (supers.most_common(1)[0][0] if supers else "object")
         return Vocabulary(classes, noun), class_of
 
-    def _sample(self, split: str, index: _SplitIndex, image: _Image) -> DetectionSample | None:
+    def _sample(self, split: str, image: _Image) -> DetectionSample | None:
+        index = self._files[split]
         try:
             path = resolve_inside(index.images_root, image.file_name,
                                   self.options.allow_outside_root)

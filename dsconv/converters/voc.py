@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -32,6 +31,7 @@ from dsconv.converters.base import (
     SPLIT_ALIASES,
     DetectionObject,
     DetectionSample,
+    IndexedReader,
     Ledger,
     ReaderOptions,
     Vocabulary,
@@ -101,7 +101,7 @@ class _ImageFolder:
         return self.by_stem.get(stem)
 
 
-class VocReader:
+class VocReader(IndexedReader):
     name: ClassVar[str] = "voc"
     description: ClassVar[str] = (
         "Pascal VOC XML: Annotations/, JPEGImages/, ImageSets/Main/*.txt, "
@@ -109,27 +109,10 @@ class VocReader:
     )
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        self.src = Path(src)
-        self.ledger = ledger
-        self.options = options or ReaderOptions()
+        super().__init__(src, ledger, options)
         self.root, sources = _locate(self.src, ledger)
         self._index = {split: self._build(split, source) for split, source in sources.items()}
         self._vocabulary = self._build_vocabulary()
-
-    def vocabulary(self) -> Vocabulary:
-        return self._vocabulary
-
-    def splits(self) -> list[str]:
-        return list(self._index)
-
-    def count(self, split: str) -> int:
-        return len(self._index[split])
-
-    def samples(self, split: str) -> Iterator[DetectionSample]:
-        for image in self._index[split]:
-            sample = self._sample(split, image)
-            if sample is not None:
-                yield sample
 
     def _build(self, split: str, source: _Source) -> list[_Image]:
         """Parse the split's XML files; pair each with its image; add images without XML."""

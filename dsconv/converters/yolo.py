@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +27,7 @@ from dsconv.converters.base import (
     SPLIT_ALIASES,
     DetectionObject,
     DetectionSample,
+    IndexedReader,
     Ledger,
     ReaderOptions,
     Vocabulary,
@@ -74,7 +75,7 @@ class _BadLine(Exception):
         self.detail = detail
 
 
-class YoloReader:
+class YoloReader(IndexedReader):
     name: ClassVar[str] = "yolo"
     description: ClassVar[str] = (
         "YOLO: Ultralytics (data.yaml, images/ and labels/ trees) or Darknet "
@@ -82,32 +83,15 @@ class YoloReader:
     )
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        self.src = Path(src)
-        self.ledger = ledger
-        self.options = options or ReaderOptions()
+        super().__init__(src, ledger, options)
         layout = _locate(self.src, ledger.warn)
         self.root = layout.root
         self._keypoint_fields = layout.keypoint_fields
-        self._items = {split: self._collect(split, sources)
+        self._index = {split: self._collect(split, sources)
                        for split, sources in layout.sources.items()}
         self._names = self._class_names(layout)
         self._vocabulary = Vocabulary(_ordered_names(self._names, ledger.warn),
                                       self.options.noun or "object")
-
-    def vocabulary(self) -> Vocabulary:
-        return self._vocabulary
-
-    def splits(self) -> list[str]:
-        return list(self._items)
-
-    def count(self, split: str) -> int:
-        return len(self._items[split])
-
-    def samples(self, split: str) -> Iterator[DetectionSample]:
-        for item in self._items[split]:
-            sample = self._sample(split, item)
-            if sample is not None:
-                yield sample
 
     def _collect(self, split: str, sources: list[Path]) -> list[_Item]:
         """The split's images in a stable order, each with its label path and a unique id."""
@@ -162,7 +146,7 @@ class YoloReader:
     def _scan_class_count(self) -> int:
         """One past the largest class id in any label file, when nothing names the classes."""
         largest = -1
-        for items in self._items.values():
+        for items in self._index.values():
             for item in items:
                 for _, text in _label_lines(item.label):
                     try:
