@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 
 from rich.markup import escape
 
-from dsconv.cli import convert, docs, inspect, publish, sample, score, validate  # noqa: F401  (registers commands)
 from dsconv.cli.app import State, app, err_console
 from dsconv.errors import DsconvError
+
+# Each module registers its commands on `app`; the help lists panels in this order.
+COMMAND_MODULES = ("convert", "docs", "validate", "inspect", "publish", "score", "sample",
+                   "catalog")
+for _module in COMMAND_MODULES:
+    import_module(f"dsconv.cli.{_module}")
 
 
 def main() -> None:

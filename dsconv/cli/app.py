@@ -13,6 +13,13 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 console = Console()
+
+# Help panels, in the order a user meets them.
+CONVERT = "Convert"
+INSPECT = "Inspect and check"
+PUBLISH = "Publish and export"
+MODEL = "Train and score"
+MORE = "Samples and lists"
 err_console = Console(stderr=True)
 
 

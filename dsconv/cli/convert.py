@@ -11,15 +11,14 @@ import typer
 from rich.table import Table
 
 from dsconv.classes import ClassFilter, ClassMap
-from dsconv.cli.app import app, console, progress
-from dsconv.cli.publish import roboflow_source
+from dsconv.cli.app import CONVERT, app, console, progress
 from dsconv.convert import ConvertOptions, convert_detection
 from dsconv.converters.base import Ledger, ReaderOptions
 from dsconv.converters.boxes import BoxPolicy
-from dsconv.converters.registry import available, get_reader
+from dsconv.converters.registry import get_reader
 from dsconv.schemas.report import ConversionReport
 from dsconv.splits import parse_ratios, resolve_ratios
-from dsconv.tasks.base import Task, TaskContext, all_tasks, get_task
+from dsconv.tasks.base import Task, TaskContext, get_task
 
 Src = Annotated[Path, typer.Argument(help="The source dataset (folder or annotation file).")]
 Out = Annotated[Path, typer.Argument(help="The output folder for the VQA dataset.")]
@@ -119,7 +118,7 @@ def print_summary(report: ConversionReport, out: Path) -> None:
     console.print(f"Wrote {out} (every drop and its reason: {out / 'conversion_report.json'})")
 
 
-@app.command("coco-to-vqa")
+@app.command("coco-to-vqa", rich_help_panel=CONVERT)
 def coco_to_vqa(
     src: MaybeSrc = None, out: MaybeOut = None, task: Tasks = ["count-json"],  # noqa: B006
     images: Images = None,
@@ -136,6 +135,8 @@ def coco_to_vqa(
     """
     options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd, noun=noun,
                             box_policy=box_policy, allow_outside_root=allow_outside_root)
+    from dsconv.cli.publish import roboflow_source
+
     with roboflow_source(roboflow, src, out) as (src, out, source):
         run_conversion("coco", src, out, task, options, prompt=prompt,
                        include_zero=include_zero, seed=seed, overwrite=overwrite,
@@ -143,7 +144,7 @@ def coco_to_vqa(
                        split_ratios=split_ratios, source=source)
 
 
-@app.command("yolo-to-vqa")
+@app.command("yolo-to-vqa", rich_help_panel=CONVERT)
 def yolo_to_vqa(
     src: Src, out: Out, task: Tasks = ["count-json"],  # noqa: B006
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
@@ -164,7 +165,7 @@ def yolo_to_vqa(
                    split_ratios=split_ratios)
 
 
-@app.command("voc-to-vqa")
+@app.command("voc-to-vqa", rich_help_panel=CONVERT)
 def voc_to_vqa(
     src: Src, out: Out, task: Tasks = ["count-json"],  # noqa: B006
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
@@ -185,7 +186,7 @@ def voc_to_vqa(
                    split_ratios=split_ratios)
 
 
-@app.command("convert")
+@app.command("convert", rich_help_panel=CONVERT)
 def convert(
     src: Src, out: Out,
     from_: Annotated[str, typer.Option("--from", help="Source format (see `dsconv formats`).")],
@@ -208,22 +209,3 @@ def convert(
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
                    split_ratios=split_ratios)
-
-
-@app.command("formats")
-def formats() -> None:
-    """List the source formats installed (built in and from plugins)."""
-    table = Table("format", "reader", "description")
-    for name, target in available().items():
-        reader = get_reader(name)
-        table.add_row(name, target, getattr(reader, "description", ""))
-    console.print(table)
-
-
-@app.command("tasks")
-def tasks() -> None:
-    """List the question/answer templates."""
-    table = Table("task", "what it asks", "phrasings")
-    for item in all_tasks():
-        table.add_row(item.name, item.summary, str(len(item.prompts) or "-"))
-    console.print(table)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from dsconv.cli.app import app, console, progress
+from dsconv.cli.app import CONVERT, app, console, progress
 from dsconv.schemas.report import ConversionReport
 from dsconv.tasks.docvqa import DEFAULT_PREFIX
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from dsconv.converters.docvqa import DocReaderOptions
 
 
-@app.command("docvqa-to-vqa")
+@app.command("docvqa-to-vqa", rich_help_panel=CONVERT)
 def docvqa_to_vqa(
     src: Annotated[str, typer.Argument(
         help="A Hub dataset id (e.g. HuggingFaceM4/DocumentVQA), or a local Parquet, JSON Lines "

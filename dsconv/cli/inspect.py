@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dsconv.cli.app import app, console, err_console
+from dsconv.cli.app import INSPECT, app, console, err_console
 from dsconv.errors import DsconvError
 
 Dataset = Annotated[Path, typer.Argument(help="A dataset folder written by dsconv.")]
@@ -19,7 +19,7 @@ BAR = 30
 MAX_BUCKETS = 12
 
 
-@app.command("stats")
+@app.command("stats", rich_help_panel=INSPECT)
 def stats(
     dataset: Dataset, split: Split = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
@@ -81,7 +81,7 @@ def _buckets(counts: dict[int, int]) -> dict[str, int]:
     return buckets
 
 
-@app.command("preview")
+@app.command("preview", rich_help_panel=INSPECT)
 def preview(
     dataset: Dataset,
     split: Annotated[str | None, typer.Option(

@@ -10,17 +10,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dsconv.cli.app import app, console, err_console, progress
+from dsconv.cli.app import PUBLISH, app, console, err_console, progress
 from dsconv.errors import DsconvError
 
 Dataset = Annotated[Path, typer.Argument(help="A dataset folder written by dsconv.")]
 
 pull_app = typer.Typer(help="Download a labelled dataset to convert (Roboflow).",
                        no_args_is_help=True)
-app.add_typer(pull_app, name="pull")
+app.add_typer(pull_app, name="pull", rich_help_panel=PUBLISH)
 
 
-@app.command("push")
+@app.command("push", rich_help_panel=PUBLISH)
 def push(
     dataset: Dataset,
     repo_id: Annotated[str, typer.Argument(help="The Hub dataset repo, e.g. me/coins-vqa.")],
@@ -87,7 +87,7 @@ def pull_roboflow(
     console.print(f"Convert it with: dsconv {READERS[fmt]}-to-vqa {folder} OUT", highlight=False)
 
 
-@app.command("export")
+@app.command("export", rich_help_panel=PUBLISH)
 def export(
     dataset: Dataset,
     to: Annotated[str, typer.Option(
@@ -110,7 +110,7 @@ def export(
     console.print(table)
 
 
-@app.command("card")
+@app.command("card", rich_help_panel=PUBLISH)
 def card(
     dataset: Dataset,
     name: Annotated[str | None, typer.Option(help="The card's title.")] = None,

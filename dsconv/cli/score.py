@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from dsconv.cli.app import app, console
+from dsconv.cli.app import MODEL, app, console
 from dsconv.eval.report import print_report
 from dsconv.eval.score import score_dataset, write_results
 
 
-@app.command("score")
+@app.command("score", rich_help_panel=MODEL)
 def score_command(
     predictions: Annotated[
         Path, typer.Argument(help='JSON Lines of {"id": ..., "prediction": "..."}.')

@@ -8,21 +8,21 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dsconv.cli.app import app, console, err_console, progress
+from dsconv.cli.app import INSPECT, app, console, err_console, progress
 from dsconv.validate import validate_dataset
 
 SHOWN = 20
 
 
-@app.command("validate")
+@app.command("validate", rich_help_panel=INSPECT)
 def validate(
     dataset: Annotated[Path, typer.Argument(help="A dataset folder written by dsconv.")],
     deep: Annotated[bool, typer.Option(help="Decode every image fully.")] = False,
     strict: Annotated[bool, typer.Option(
         help="Fail on leakage (the same image bytes in two splits), not only warn.")] = False,
 ) -> None:
-    """Check every row against the row contract, every count against its objects,
-    and every image; exit 0 only if all pass.
+    """Check every row, every answer against its objects, and every image; exit 1 on any problem.
+
 
     Example: [bold]dsconv validate out/coins-vqa[/]
     """
