@@ -241,23 +241,33 @@ class ChildFailed(RuntimeError):
     pass
 
 
+# A fresh, tiny Python runs each child and reports its rusage. Measuring from this
+# long-lived process would be wrong: Linux folds the RSS high-water mark of the process that
+# forks and execs into the child's ru_maxrss, so every child would report at least our peak.
+_WRAPPER = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.call(sys.argv[2:])
+wall = time.perf_counter() - started
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as handle:
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+               "maxrss_kb": usage.ru_maxrss}, handle)
+sys.exit(code)
+"""
+
+
 def run_measured(argv: Sequence[str], cwd: Path = PROJECT) -> Measurement:
-    """Run one child; its peak RSS comes from `wait4` on that child alone, not RUSAGE_CHILDREN
-    of this long-lived process (which would report the largest child so far)."""
+    """Run one child under the wrapper; its wall time, CPU time, peak RSS and stdout."""
     env = {**os.environ, **CHILD_ENV}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    if proc.returncode != 0:
-        tail = "\n".join(stderr.strip().splitlines()[-15:])
-        raise ChildFailed(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
-    return Measurement(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout)
+    with tempfile.NamedTemporaryFile(prefix="bench-rusage-", dir=TMP) as report:
+        proc = subprocess.run([PYTHON, "-S", "-c", _WRAPPER, report.name, *argv], cwd=cwd,
+                              env=env, capture_output=True, text=True, errors="replace")
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+            raise ChildFailed(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
+        usage = json.loads(Path(report.name).read_text())
+    return Measurement(usage["wall"], usage["cpu"], usage["maxrss_kb"] / 1024, proc.stdout)
 
 
 @dataclass

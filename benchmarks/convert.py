@@ -183,6 +183,7 @@ CHILDREN: dict[str, Callable[[Sequence[str]], None]] = {
 
 COCO = "dsconv coco-to-vqa"
 LIMIT = "limit: pyarrow stream"
+NOTEBOOK = "notebook: supervision + datasets"
 
 
 def dsconv_argv(fmt: str, src: Path, out: Path) -> list[str]:
@@ -268,41 +269,53 @@ def same_rows(dsconv_out: Path, limit_out: Path) -> bool:
     return load(dsconv_out / "data").equals(load(limit_out))
 
 
-def default_benchmark(args: argparse.Namespace, out: Path) -> dict[str, Row]:
-    """The main table: every contender on the same data, alternated, `--runs` times each."""
+@dataclass(frozen=True)
+class Contender:
+    """One row of the main table: what runs, on which data, and where its output lands."""
+
+    name: str
+    data: BenchData
+    argv: list[str]
+    output: Path
+
+
+def contenders(args: argparse.Namespace, out: Path) -> list[Contender]:
     data, small = ensure_data(args.images), ensure_data(args.notebook_images)
-    warm_cache([data.root, small.root])
-    formats = reader_formats()
     m = args.notebook_images
-    jobs: dict[str, Job] = {COCO: (data.images, dsconv_argv("coco", data.coco, out / "coco")),
-                            LIMIT: (data.images, limit_argv(data, out / "limit.parquet"))}
-    outputs = {COCO: out / "coco", LIMIT: out / "limit.parquet"}
-    for fmt in formats[1:]:
-        name = f"dsconv {READER_FORMATS[fmt]}"
-        jobs[name] = (data.images, dsconv_argv(fmt, source_of(data, fmt), out / fmt))
-        outputs[name] = out / fmt
-    small_name, notebook = f"{COCO} @{m}", f"notebook: supervision + datasets @{m}"
-    jobs[small_name] = (m, dsconv_argv("coco", small.coco, out / "coco-small"))
-    jobs[notebook] = (m, [PYTHON, THIS, "notebook", str(small.coco_split),
-                          str(small.coco_file), str(out / "notebook.parquet")])
-    outputs.update({small_name: out / "coco-small", notebook: out / "notebook.parquet"})
-    series = alternate(jobs, args.runs)
-    rows: dict[str, Row] = {}
-    for name, result in series.items():
-        result.output_bytes = tree_bytes(outputs[name]) if result.ok else 0
-        source = small if result.images == m and name != COCO else data
-        rows[name] = Row(result, source.source_bytes())
+    found = [Contender(COCO, data, dsconv_argv("coco", data.coco, out / "coco"), out / "coco"),
+             Contender(LIMIT, data, limit_argv(data, out / "limit.parquet"),
+                       out / "limit.parquet")]
+    formats = reader_formats()
     for fmt in ("yolo", "voc"):
-        if fmt not in formats:
-            name = f"dsconv {READER_FORMATS[fmt]}"
-            error = f"n/a: dsconv.converters.{fmt} not importable"
-            rows[name] = Row(Series(name, data.images, [], error=error), data.source_bytes())
+        name = f"dsconv {READER_FORMATS[fmt]}"
+        argv = dsconv_argv(fmt, source_of(data, fmt), out / fmt) if fmt in formats else []
+        found.append(Contender(name, data, argv, out / fmt))
+    found.append(Contender(f"{COCO} @{m}", small, dsconv_argv("coco", small.coco, out / "small"),
+                           out / "small"))
+    found.append(Contender(
+        f"{NOTEBOOK} @{m}", small,
+        [PYTHON, THIS, "notebook", str(small.coco_split), str(small.coco_file),
+         str(out / "notebook.parquet")], out / "notebook.parquet"))
+    return found
+
+
+def default_benchmark(args: argparse.Namespace, out: Path) -> dict[str, Row]:
+    """The main table: every contender on the same data, alternated, `--runs` times each.
+    A reader that does not import yet gets an n/a row."""
+    entries = contenders(args, out)
+    warm_cache({c.data.root for c in entries})
+    series = alternate({c.name: (c.data.images, c.argv) for c in entries if c.argv}, args.runs)
+    rows: dict[str, Row] = {}
+    for c in entries:
+        result = series.get(c.name) or Series(
+            c.name, c.data.images, [], error="n/a: reader not importable")
+        result.output_bytes = tree_bytes(c.output) if result.ok else 0
+        rows[c.name] = Row(result, c.data.source_bytes())
     compare(rows[COCO], rows[LIMIT], "limit")
     for fmt in ("yolo", "voc"):
         compare(rows[f"dsconv {READER_FORMATS[fmt]}"], rows[COCO], "dsconv coco")
-    compare(rows[notebook], rows[COCO], f"dsconv @{data.images:,}, per image", per_image=True)
-    if rows[COCO].series.ok and rows[LIMIT].series.ok:
-        log(f"limit rows equal dsconv's: {same_rows(out / 'coco', out / 'limit.parquet')}")
+    notebook = f"{NOTEBOOK} @{args.notebook_images}"
+    compare(rows[notebook], rows[COCO], f"dsconv @{args.images:,}, per image", per_image=True)
     return rows
 
 
@@ -332,32 +345,31 @@ def reader_benchmark(data: BenchData, runs: int) -> tuple[str, dict[str, float]]
     return table, {f: totals[f] / totals["coco"] for f in formats}
 
 
-def scale_benchmark(args: argparse.Namespace, out: Path, base: Series) -> tuple[str, float]:
-    """dsconv at 20,000 images: does peak RSS stay flat as the dataset grows 10×?
-    Returns the table and dsconv's RSS growth over the base run."""
+def scale_benchmark(args: argparse.Namespace, out: Path, bases: dict[str, Series]
+                    ) -> tuple[str, float]:
+    """dsconv and the limit at 20,000 images: does peak RSS stay flat as the data grows 10×?
+    Returns the table and dsconv's RSS growth over its base run."""
     big = ensure_data(args.scale_images)
     warm_cache([big.root])
-    n = f"@{big.images:,}"
     jobs: dict[str, Job] = {
-        f"{COCO} {n}": (big.images, dsconv_argv("coco", big.coco, out / "coco-big")),
-        f"{LIMIT} {n}": (big.images, limit_argv(big, out / "limit-big.parquet")),
+        COCO: (big.images, dsconv_argv("coco", big.coco, out / "coco-big")),
+        LIMIT: (big.images, limit_argv(big, out / "limit-big.parquet")),
     }
     results = alternate(jobs, args.runs)
     remove_outputs(out, ["coco-big", "limit-big.parquet"])
-    ours = results[f"{COCO} {n}"]
-    growth = ours.peak_rss_mb / base.peak_rss_mb - 1 if ours.ok and base.ok else float("nan")
-    lines = []
-    for name, series in [(f"{COCO} @{base.images:,}", base), *results.items()]:
-        if not series.ok:
-            lines.append([name, f"{series.images:,}", "n/a", "n/a", "n/a", "n/a"])
+    lines, growth = [], {}
+    for name in (COCO, LIMIT):
+        base, grown = bases[name], results[name]
+        if not (base.ok and grown.ok):
+            lines.append([name, f"{grown.images:,}", *["n/a"] * 4])
             continue
-        change = f"{100 * growth:+.1f} %" if name == f"{COCO} {n}" else "—"
-        lines.append([name, f"{series.images:,}", f"{series.median:.2f}",
-                      f"{series.images / series.median:,.0f}", f"{series.peak_rss_mb:.0f}",
-                      change])
-    headers = ["row", "images", "wall median s", "images/s", "peak RSS MB",
-               f"RSS vs @{base.images:,}"]
-    return markdown_table(headers, lines), growth
+        growth[name] = grown.peak_rss_mb / base.peak_rss_mb - 1
+        for series, change in ((base, "—"), (grown, f"{100 * growth[name]:+.1f} %")):
+            lines.append([name, f"{series.images:,}", f"{series.median:.2f}",
+                          f"{series.images / series.median:,.0f}", f"{series.peak_rss_mb:.0f}",
+                          change])
+    headers = ["row", "images", "wall median s", "images/s", "peak RSS MB", "RSS growth"]
+    return markdown_table(headers, lines), growth.get(COCO, float("nan"))
 
 
 def remove_outputs(out: Path, names: list[str]) -> None:
@@ -526,15 +538,20 @@ def run(args: argparse.Namespace, out: Path) -> None:
           f"alternated; warm page cache; load average {load()} at the start.\n")
     rows = default_benchmark(args, out)
     print(conversion_table(list(rows.values())))
-    notebook = next(name for name in rows if name.startswith("notebook"))
+    notebook = f"{NOTEBOOK} @{args.notebook_images}"
     print(same_size_note(rows[notebook].series, rows[f"{COCO} @{args.notebook_images}"].series))
+    if rows[COCO].series.ok and rows[LIMIT].series.ok:
+        same = same_rows(out / "coco", out / "limit.parquet")
+        print(f"The limit's rows equal dsconv's (image bytes and paths, ids, questions, "
+              f"answers): {'yes' if same else 'NO'}.")
     print(f"\n## Readers alone ({args.images:,} images, median of {args.runs})\n")
     table, readers = reader_benchmark(ensure_data(args.images), args.runs)
     print(table)
     checks = targets(rows, readers, notebook)
     if args.scale:
         print(f"\n## Memory growth, {args.images:,} → {args.scale_images:,} images\n")
-        table, growth = scale_benchmark(args, out, rows[COCO].series)
+        table, growth = scale_benchmark(
+            args, out, {n: rows[n].series for n in (COCO, LIMIT)})
         print(table)
         checks.append(_check(f"peak RSS grows ≤ 10 % from {args.images:,} to "
                              f"{args.scale_images:,} images: {100 * growth:+.1f} %",

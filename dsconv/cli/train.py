@@ -1,56 +1,70 @@
-"""`dsconv train`: fine-tune a VLM on a dsconv dataset (argument parsing only)."""
+"""`dsconv train`: fine-tune a VLM on a dsconv dataset (argument parsing only).
+
+Every hyper-parameter defaults to "not given" so the model family's reference settings fill
+it in, and a `--resume` can tell an override from a default.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from dsconv.cli.app import app, console
+from dsconv.cli.app import MODEL, app, console
 
-SCHEDULE_HELP = "linear | cosine-warmup | constant  [default: the model's]"
+MODEL_DEFAULT = "(default: the model's)"
 
 
-@app.command()
-def train(
-    dataset: str | None = typer.Argument(
-        None, help="A dataset directory written by dsconv, or a Hub dataset id. "
-        "Optional with --resume."),
-    model: str | None = typer.Option(None, "--model", "-m", help="florence2 | moondream2"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Run directory to create."),
-    base: str | None = typer.Option(None, help="Checkpoint to start from  [default: the model's]"),
-    revision: str | None = typer.Option(None, help="Revision of --base on the Hub."),
-    epochs: int | None = typer.Option(None, help="[default: the model's]"),
-    lr: float | None = typer.Option(None, help="Peak learning rate  [default: the model's]"),
-    batch_size: int | None = typer.Option(None, help="Per process  [default: the model's]"),
-    grad_accum: int | None = typer.Option(None, help="Gradient accumulation steps  [default: 1]"),
-    schedule: str | None = typer.Option(None, help=SCHEDULE_HELP),
-    warmup: float | None = typer.Option(None, help="Warm-up as a fraction of all steps."),
-    freeze_vision: bool | None = typer.Option(
-        None, "--freeze-vision/--no-freeze-vision", help="[default: the model's]"),
-    lora: int | None = typer.Option(None, help="LoRA rank; 0 trains every weight  [default: 0]"),
-    gradient_checkpointing: bool | None = typer.Option(
-        None, "--gradient-checkpointing/--no-gradient-checkpointing", help="[default: off]"),
-    max_train_items: int | None = typer.Option(None, help="Train on the first N rows only."),
-    max_val_items: int | None = typer.Option(
-        None, help="Validation rows scored each epoch; 0 skips validation  [default: 200]"),
-    seed: int | None = typer.Option(None, help="[default: 0]"),
-    workers: int | None = typer.Option(None, help="DataLoader worker processes  [default: 2]"),
-    device: str | None = typer.Option(None, help="auto | cpu | cuda  [default: auto]"),
-    train_split: str | None = typer.Option(None, help="[default: train]"),
-    val_split: str | None = typer.Option(None, help="[default: validation, else test]"),
-    log_every: int | None = typer.Option(None, help="Log every N optimizer steps  [default: 10]"),
-    save_every: int | None = typer.Option(
-        None, help="Also checkpoint every N optimizer steps; 0: only after each epoch."),
-    max_new_tokens: int | None = typer.Option(None, help="Generation length  [default: 128]"),
-    resume: Path | None = typer.Option(
-        None, help="Continue the run in this directory from its last checkpoint."),
-    push_to_hub: str | None = typer.Option(
-        None, help="Upload RUN_DIR/final to this Hub model repo."),
+def _opt(help_text: str, *names: str) -> typer.models.OptionInfo:
+    return typer.Option(*names, help=help_text)
+
+
+@app.command("train", rich_help_panel=MODEL)
+def train_command(
+    dataset: Annotated[str | None, typer.Argument(
+        help="A dataset directory written by dsconv, or a Hub dataset id (optional with --resume)."
+    )] = None,
+    model: Annotated[str | None, _opt("florence2 | moondream2", "--model", "-m")] = None,
+    output: Annotated[Path | None, _opt("The run directory to create.", "--output", "-o")] = None,
+    base: Annotated[str | None, _opt(f"Checkpoint to start from. {MODEL_DEFAULT}")] = None,
+    revision: Annotated[str | None, _opt("Revision of --base on the Hub.")] = None,
+    epochs: Annotated[int | None, _opt(MODEL_DEFAULT)] = None,
+    lr: Annotated[float | None, _opt(f"Peak learning rate. {MODEL_DEFAULT}")] = None,
+    batch_size: Annotated[int | None, _opt(f"Per process. {MODEL_DEFAULT}")] = None,
+    grad_accum: Annotated[int | None, _opt("Gradient accumulation steps. (default: 1)")] = None,
+    schedule: Annotated[str | None, _opt(f"linear | cosine-warmup | constant. {MODEL_DEFAULT}")]
+    = None,
+    warmup: Annotated[float | None, _opt(f"Warm-up, a fraction of all steps. {MODEL_DEFAULT}")]
+    = None,
+    freeze_vision: Annotated[bool | None, _opt(
+        MODEL_DEFAULT, "--freeze-vision/--no-freeze-vision")] = None,
+    lora: Annotated[int | None, _opt("LoRA rank; 0 trains every weight. (default: 0)")] = None,
+    gradient_checkpointing: Annotated[bool | None, _opt(
+        "(default: off)", "--gradient-checkpointing/--no-gradient-checkpointing")] = None,
+    max_train_items: Annotated[int | None, _opt("Train on the first N rows only.")] = None,
+    max_val_items: Annotated[int | None, _opt(
+        "Validation rows scored each epoch; 0 skips validation. (default: 200)")] = None,
+    seed: Annotated[int | None, _opt("(default: 0)")] = None,
+    workers: Annotated[int | None, _opt("DataLoader worker processes. (default: 2)")] = None,
+    device: Annotated[str | None, _opt("auto | cpu | cuda. (default: auto)")] = None,
+    train_split: Annotated[str | None, _opt("(default: train)")] = None,
+    val_split: Annotated[str | None, _opt("(default: validation, else test)")] = None,
+    log_every: Annotated[int | None, _opt("Log every N optimizer steps. (default: 10)")] = None,
+    save_every: Annotated[int | None, _opt(
+        "Also checkpoint every N optimizer steps. (default: 0, after each epoch only)")] = None,
+    max_new_tokens: Annotated[int | None, _opt("Answer length when scoring. (default: 128)")]
+    = None,
+    resume: Annotated[Path | None, _opt(
+        "Continue the run in this directory from its last checkpoint.")] = None,
+    push_to_hub: Annotated[str | None, _opt("Upload RUN_DIR/final to this Hub model repo.")]
+    = None,
 ) -> None:
-    """Fine-tune a model on a VQA dataset; writes RUN_DIR/final, best, checkpoints, metrics.jsonl."""
+    """Fine-tune a model on a VQA dataset: RUN_DIR/final and best, checkpoints, metrics.jsonl."""
+    from accelerate import PartialState
+
     from dsconv.train.config import TrainConfig
-    from dsconv.train.loop import train as run_training
+    from dsconv.train.loop import train
 
     config = TrainConfig(
         dataset=dataset, model=model, output=str(output) if output else None, base=base,
@@ -61,10 +75,10 @@ def train(
         train_split=train_split, val_split=val_split, log_every=log_every, save_every=save_every,
         max_new_tokens=max_new_tokens, push_to_hub=push_to_hub,
     )
-    result = run_training(config, resume=resume)
-    from accelerate import PartialState
-
+    result = train(config, resume=resume)
     if PartialState().is_main_process:
         console.print(f"[green]trained[/] {result.final_dir}", highlight=False)
         if result.best_dir:
-            console.print(f"best checkpoint: {result.best_dir}", highlight=False)
+            console.print(f"best by validation: {result.best_dir}", highlight=False)
+        if result.hub_url:
+            console.print(f"pushed to {result.hub_url}", highlight=False)

@@ -52,12 +52,14 @@ def render_card(config: TrainConfig, metrics: dict[str, Any], *, world_size: int
     if flat:
         lines += ["| metric | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in flat.items()]
-    else:
-        lines.append("No validation split was scored.")
+    if "val_loss" not in metrics:
+        lines += ["", "No validation split was scored."]
     return "\n".join(lines) + "\n"
 
 
-def write_card(out_dir: Path, config: TrainConfig, metrics: dict[str, Any], world_size: int) -> None:
+def write_card(
+    out_dir: Path, config: TrainConfig, metrics: dict[str, Any], world_size: int
+) -> None:
     (out_dir / "README.md").write_text(render_card(config, metrics, world_size=world_size))
 
 

@@ -34,6 +34,7 @@ class TrainState:
     global_step: int = 0  # optimizer steps
     best_score: float | None = None
     best_epoch: int | None = None
+    last_train_loss: float | None = None
     last_eval: dict[str, Any] = field(default_factory=dict)
 
     def state_dict(self) -> dict[str, Any]:
@@ -45,8 +46,8 @@ class TrainState:
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    found = sorted((run_dir / CHECKPOINTS).glob(f"{PREFIX}*"), key=lambda p: int(p.name[len(PREFIX):]))
-    return found[-1] if found else None
+    found = (run_dir / CHECKPOINTS).glob(f"{PREFIX}*")
+    return max(found, key=lambda p: int(p.name[len(PREFIX):]), default=None)
 
 
 def save_checkpoint(accelerator: Accelerator, run_dir: Path, step: int) -> Path:

@@ -130,7 +130,11 @@ def make_loader(
     seed: int,
     shuffle: bool,
 ) -> DataLoader:
-    """The loader's own generator keeps worker seeding off the global RNG, which dropout uses."""
+    """The loader's own generator keeps worker seeding off the global RNG, which dropout uses.
+
+    Workers persist across epochs: the shuffle happens in this process (`EpochSampler`), so
+    nothing in a worker depends on the epoch, and an epoch does not pay for starting them.
+    """
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -139,7 +143,7 @@ def make_loader(
         num_workers=workers,
         generator=torch.Generator().manual_seed(seed),
         pin_memory=torch.cuda.is_available(),
-        persistent_workers=False,
+        persistent_workers=workers > 0,
     )
 
 

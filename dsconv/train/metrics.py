@@ -26,7 +26,8 @@ def score(predictions: Sequence[str], rows: Sequence[dict]) -> dict[str, float |
         task = row.get("task") or ""
         references = list(dict.fromkeys([row["answer"], *(row.get("answers") or [])]))
         name = metric_for(task)
-        value = anls(prediction, references) if name == "anls" else exact_match(prediction, references)
+        metric = anls if name == "anls" else exact_match
+        value = metric(prediction, references)
         by_metric[name].append(value)
         by_task[task].append(value)
     everything = [v for values in by_metric.values() for v in values]

@@ -30,8 +30,8 @@ def register(cls: A) -> A:
 
 
 def available() -> list[str]:
-    names = set(BUILTIN) | set(_ADAPTERS) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return sorted(names)
+    plugins = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(set(BUILTIN) | set(_ADAPTERS) | plugins)
 
 
 def get_adapter(name: str) -> type[ModelAdapter]:

@@ -32,16 +32,17 @@ class LrFactor:
     floor: float = 0.1
 
     def __call__(self, step: int) -> float:
+        after_warmup = max(1, self.total_steps - self.warmup_steps)
         if self.kind == "constant":
             return 1.0
         if self.kind == "linear":
             if step < self.warmup_steps:
                 return step / self.warmup_steps
-            return max(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps))
+            return max(0.0, (self.total_steps - step) / after_warmup)
         if self.kind == "cosine-warmup":
             if step < self.warmup_steps:
                 return self.floor + (1 - self.floor) * step / self.warmup_steps
-            progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+            progress = min(1.0, (step - self.warmup_steps) / after_warmup)
             return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
         raise ValueError(f"unknown schedule {self.kind!r} (choose from: {', '.join(SCHEDULES)})")
 

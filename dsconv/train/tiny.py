@@ -33,20 +33,23 @@ from dsconv.io.writer import DatasetWriter
 # BART's special-token order, so the ids match a real Florence-2 tokenizer.
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 IMAGE_TOKEN = "<image>"
-COLOURS = {"dime": "red", "nickel": "blue", "penny": "green", "quarter": "orange"}
+# One colour and shape per class, so each count is visible in the pixels.
+SHAPES = {"dime": ("red", "disc"), "nickel": ("blue", "square"), "penny": ("green", "triangle"),
+          "quarter": ("orange", "ring")}
 COUNT_QUESTION = (
     "How many of each type of the currency (dime, nickel, penny, quarter) are there? "
     "Respond in JSON format with the currency type as the key and a integer count as the value."
 )
 BASE_CORPUS = [
-    "How many of each type of the currency (dime, nickel, penny, quarter) are there? "
-    "Respond in JSON format with the currency type as the key and a integer count as the value.",
+    COUNT_QUESTION,
     '{\n  "dime": 2,\n  "nickel": 1,\n  "penny": 3,\n  "quarter": 4\n}',
     "<DocVQA>What is the date on the document? 0123456789",
 ]
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 400, loc_tokens: int = 1000) -> BartTokenizer:
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int = 400, loc_tokens: int = 1000
+) -> BartTokenizer:
     """A byte-level BPE tokenizer with Florence-2's special tokens, trained on `texts`."""
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -160,17 +163,29 @@ def build_tiny_florence2(
     return out
 
 
+def _draw(draw: ImageDraw.ImageDraw, shape: str, colour: str, x: int, y: int, side: int) -> None:
+    box = [x, y, x + side, y + side]
+    if shape == "disc":
+        draw.ellipse(box, fill=colour)
+    elif shape == "square":
+        draw.rectangle(box, fill=colour)
+    elif shape == "triangle":
+        draw.polygon([(x, y + side), (x + side, y + side), (x + side // 2, y)], fill=colour)
+    else:
+        draw.ellipse(box, outline=colour, width=max(2, side // 5))
+
+
 def _scene(rng: random.Random, size: tuple[int, int]) -> tuple[bytes, list[list[float]], list[str]]:
-    """A JPEG of 0–2 filled shapes per class on white, with their COCO boxes."""
+    """A JPEG of 0–2 shapes per class on white, with their COCO boxes."""
     width, height = size
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
     side = max(8, min(size) // 7)
     boxes, categories = [], []
-    for category, colour in COLOURS.items():
+    for category, (colour, shape) in SHAPES.items():
         for _ in range(rng.randint(0, 2)):
             x, y = rng.randint(0, width - side), rng.randint(0, height - side)
-            draw.ellipse([x, y, x + side, y + side], fill=colour)
+            _draw(draw, shape, colour, x, y, side)
             boxes.append([float(x), float(y), float(side), float(side)])
             categories.append(category)
     buffer = io.BytesIO()
@@ -178,13 +193,15 @@ def _scene(rng: random.Random, size: tuple[int, int]) -> tuple[bytes, list[list[
     return buffer.getvalue(), boxes, categories
 
 
-def tiny_count_rows(count: int = 8, *, seed: int = 0, size: tuple[int, int] = (96, 96)) -> list[dict]:
+def tiny_count_rows(
+    count: int = 8, *, seed: int = 0, size: tuple[int, int] = (96, 96)
+) -> list[dict]:
     """`count-json` rows following the row contract (ids without the split prefix)."""
     rng = random.Random(seed)
     rows = []
     for i in range(count):
         jpeg, boxes, categories = _scene(rng, size)
-        counts = {c: categories.count(c) for c in COLOURS if c in categories}
+        counts = {c: categories.count(c) for c in SHAPES if c in categories}
         answer = json.dumps(counts, indent=2)
         rows.append({
             "id": f"{i}/count-json/0",
@@ -215,7 +232,7 @@ def write_tiny_vqa(
     with DatasetWriter(Path(out_dir), overwrite=True) as writer:
         for k in range(repeats):
             for row in scenes:
-                writer.write("train", {**row, "id": f"train/{row['id'][:-1]}{k}"})
+                writer.write("train", {**row, "id": f"train/{row['image_id']}/count-json/{k}"})
         for row in scenes:
             writer.write("validation", {**row, "id": f"validation/{row['id']}"})
         writer.commit()

@@ -23,6 +23,7 @@ pytest.importorskip("transformers")
 from PIL import Image, ImageDraw  # noqa: E402
 from transformers import PhiConfig, PretrainedConfig  # noqa: E402
 
+from dsconv.train.adapters import moondream2  # noqa: E402
 from dsconv.train.adapters.moondream2 import (  # noqa: E402
     IGNORE_INDEX,
     Moondream2Adapter,
@@ -101,6 +102,7 @@ def test_labels_cover_answer_and_eos_only(tiny_dir: Path) -> None:
     rows = make_rows()[5:7]  # different question and answer lengths -> padding
     collate = adapter.collator()
     batch = pickle.loads(pickle.dumps(collate))(rows)
+    assert batch["attention_mask"].eq(0).any()
 
     for i, row in enumerate(rows):
         ids, labels, mask = batch["input_ids"][i], batch["labels"][i], batch["attention_mask"][i]
@@ -230,6 +232,15 @@ def test_version_check_names_the_versions() -> None:
         message = str(err.value)
         assert f"transformers {found}" in message and ">=5.0,<6" in message
         assert "2024-08-26" in message
+
+
+def test_hub_revision_needs_its_remote_code_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(moondream2, "find_spec", lambda name: None)
+    with pytest.raises(Moondream2CompatError) as err:
+        Moondream2Adapter.from_pretrained()  # fails before any download
+    message = str(err.value)
+    assert "torchvision, einops" in message and f"torch {torch.__version__}" in message
+    moondream2.check_environment("/some/local/checkpoint")
 
 
 def test_missing_remote_code_package_fails_before_loading_weights(

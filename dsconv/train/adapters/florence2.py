@@ -29,6 +29,21 @@ class Florence2Collator:
         self.processor = processor
         self.max_answer_tokens = max_answer_tokens
 
+    def labels(self, answers: list[str]) -> torch.Tensor:
+        """`<s> answer </s>` ids, right-padded with -100.
+
+        Truncated by hand: asking the tokenizer to truncate would leave truncation switched on
+        in its backend, and `save_pretrained` would ship that setting with the model.
+        """
+        tokenizer = self.processor.tokenizer
+        rows = tokenizer(answers).input_ids
+        rows = [ids if len(ids) <= self.max_answer_tokens
+                else [*ids[: self.max_answer_tokens - 1], tokenizer.eos_token_id] for ids in rows]
+        labels = torch.full((len(rows), max(map(len, rows))), IGNORE_INDEX, dtype=torch.long)
+        for i, ids in enumerate(rows):
+            labels[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return labels
+
     def __call__(self, examples: list[Example]) -> dict[str, Any]:
         inputs = self.processor(
             text=[ex["question"] for ex in examples],
@@ -36,16 +51,7 @@ class Florence2Collator:
             return_tensors="pt",
             padding=True,
         )
-        tokenizer = self.processor.tokenizer
-        labels = tokenizer(
-            [ex["answer"] for ex in examples],
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-            max_length=self.max_answer_tokens,
-            return_token_type_ids=False,
-        ).input_ids
-        labels[labels == tokenizer.pad_token_id] = IGNORE_INDEX
+        labels = self.labels([ex["answer"] for ex in examples])
         return {
             "input_ids": inputs["input_ids"],
             "attention_mask": inputs["attention_mask"],
@@ -67,10 +73,19 @@ class Florence2Adapter(ModelAdapter):
     def from_pretrained(
         cls, base: str, revision: str | None = None, *, dtype: Any = None
     ) -> Florence2Adapter:
-        model = Florence2ForConditionalGeneration.from_pretrained(
-            base, revision=revision, dtype=dtype or torch.float32
-        )
-        processor = AutoProcessor.from_pretrained(base, revision=revision)
+        try:
+            model = Florence2ForConditionalGeneration.from_pretrained(
+                base, revision=revision, dtype=dtype or torch.float32
+            )
+            processor = AutoProcessor.from_pretrained(base, revision=revision)
+        except Exception as exc:
+            if not base.startswith("microsoft/"):
+                raise
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DsconvError(
+                f"{base}: cannot load it natively ({reason}); the microsoft/ checkpoints are "
+                f"remote code, use their conversion such as {cls.default_base}"
+            ) from exc
         if not hasattr(processor, "post_process_generation"):
             raise DsconvError(f"{base}: processor is {type(processor).__name__}, not Florence-2's")
         return cls(model, processor)

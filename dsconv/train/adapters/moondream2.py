@@ -31,6 +31,7 @@ import logging
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Any, ClassVar
 
 import torch
@@ -50,6 +51,8 @@ MOONDREAM2_REPO = "vikhyatk/moondream2"
 MOONDREAM2_REVISION = "2024-08-26"
 SUPPORTED_TRANSFORMERS = ">=5.0,<6"
 TESTED_TRANSFORMERS = "5.23.0"
+# What the pinned revision's remote code imports beyond torch and transformers.
+REMOTE_CODE_PACKAGES = ("torchvision", "einops")
 IGNORE_INDEX = -100
 
 
@@ -69,6 +72,19 @@ def check_versions(transformers_version: str | None = None) -> None:
             f"{SUPPORTED_TRANSFORMERS} with dsconv (tested with {TESTED_TRANSFORMERS}); found "
             f"transformers {transformers_version}. The remote code alone targets transformers "
             "4.44 (its own generate() stops working at 4.50)."
+        )
+
+
+def check_environment(base: str = MOONDREAM2_REPO) -> None:
+    """Everything checkable without the network: transformers range, remote-code imports."""
+    check_versions()
+    if base != MOONDREAM2_REPO:
+        return  # a local or forked checkpoint: its own imports are checked when it loads
+    missing = [name for name in REMOTE_CODE_PACKAGES if find_spec(name) is None]
+    if missing:
+        raise Moondream2CompatError(
+            f"{MOONDREAM2_REPO}@{MOONDREAM2_REVISION} remote code imports {', '.join(missing)}, "
+            f"missing here: install a torchvision built for torch {torch.__version__} and einops."
         )
 
 
@@ -267,7 +283,7 @@ class Moondream2Adapter(ModelAdapter):
     def from_pretrained(
         cls, base: str = MOONDREAM2_REPO, revision: str | None = None, *, dtype: Any = None
     ) -> Moondream2Adapter:
-        check_versions()
+        check_environment(base)
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
         from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
