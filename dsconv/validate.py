@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from dsconv.converters.base import Vocabulary
 from dsconv.io.dataset import REPORT_FILE, read_report, shard_paths
+from dsconv.io.images import oriented_size, truncation
 from dsconv.io.layout import CARD_FILE, arrow_schema
 from dsconv.schemas.report import ConversionReport
 from dsconv.schemas.row import Row
@@ -159,14 +160,15 @@ def check_image(data: bytes, width: int, height: int, deep: bool = False) -> str
     """Integrity and size from the header; `deep` decodes every pixel."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.size != (width, height):
-                return f"image is {image.size[0]}x{image.size[1]}, row says {width}x{height}"
-            if image.format == "JPEG" and b"\xff\xd9" not in data[-1024:]:
-                return "image is truncated (JPEG has no end-of-image marker)"
             if deep:
                 image.load()
             else:
-                image.verify()
+                image.verify()  # must come first: it cannot follow any other read
+        with Image.open(io.BytesIO(data)) as image:
+            size = oriented_size(image)
+            if size != (width, height):
+                return f"image is {size[0]}x{size[1]} upright, row says {width}x{height}"
+            return truncation(data, image.format)
     except Exception as exc:  # Pillow raises many types for broken files
         return f"image does not decode ({exc.__class__.__name__}: {exc})"
     return None

@@ -27,8 +27,8 @@ from dsconv.converters.base import (
     Vocabulary,
     canonical_split,
 )
-from dsconv.converters.images import image_size
 from dsconv.errors import DsconvError, InputError
+from dsconv.io.images import image_size
 from dsconv.io.layout import split_sort_key
 from dsconv.schemas.report import Drop, SplitReport
 from dsconv.splits import image_digest

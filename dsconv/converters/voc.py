@@ -38,9 +38,9 @@ from dsconv.converters.base import (
     canonical_split,
 )
 from dsconv.converters.boxes import Box, check_box
-from dsconv.converters.images import read_image
 from dsconv.converters.yolo import IMAGE_SUFFIXES, unique_ids
 from dsconv.errors import InputError
+from dsconv.io.images import read_image
 
 IMAGE_DIRS = ("JPEGImages", "images", "Images")
 SET_FILES = ("train", "val", "valid", "validation", "test")

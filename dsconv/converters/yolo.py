@@ -34,8 +34,8 @@ from dsconv.converters.base import (
     canonical_split,
 )
 from dsconv.converters.boxes import Box, check_box
-from dsconv.converters.images import read_image
 from dsconv.errors import InputError
+from dsconv.io.images import read_image
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 YAML_FILES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from dsconv.errors import DsconvError, InputError
 from dsconv.inspect.charts import PALETTE, font
 from dsconv.io.dataset import iter_rows, read_report, shard_paths
+from dsconv.io.images import decode_image
 
 THUMB = 384  # longest side of a thumbnail in the page, pixels
 CELL = 256  # longest side of a thumbnail in the contact sheet
@@ -109,8 +110,7 @@ def select_rows(
 def annotated_thumbnail(row: dict, classes: list[str], size: int = THUMB) -> Image.Image:
     """The row's image scaled down to `size`, with its boxes and class names drawn."""
     try:
-        image = Image.open(io.BytesIO(row["image"]["bytes"]))
-        image = image.convert("RGB")
+        image = decode_image(row["image"]["bytes"])
     except Exception as exc:  # Pillow raises many types for broken files
         return _placeholder(f"image does not decode ({exc.__class__.__name__})", size)
     scale = min(1.0, size / max(image.size))

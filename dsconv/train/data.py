@@ -7,7 +7,6 @@ the workers too, so the training process only moves tensors.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from dsconv.errors import DsconvError
 from dsconv.io.dataset import shard_paths
+from dsconv.io.images import decode_image as upright_rgb
 
 REQUIRED_COLUMNS = ("image", "question", "answer")
 COLUMNS = ("id", "image", "task", "question", "answer", "answers")
@@ -74,8 +74,7 @@ def decode_image(value: dict | Image.Image, where: str) -> Image.Image:
         if not path or not Path(path).is_file():
             raise DsconvError(f"{where}: image has neither bytes nor a readable path")
         data = Path(path).read_bytes()
-    image = Image.open(io.BytesIO(data))
-    return image.convert("RGB")
+    return upright_rgb(data)
 
 
 class RowDataset(torch.utils.data.Dataset):
