@@ -18,6 +18,9 @@ demo: $(STAMP)
 	$(BIN)/dsconv sample coins data/coins --overwrite
 	$(BIN)/dsconv coco-to-vqa data/coins out/coins-vqa --noun currency --overwrite
 	$(BIN)/dsconv validate out/coins-vqa
+	$(BIN)/dsconv sample docs data/docs --overwrite
+	$(BIN)/dsconv docvqa-to-vqa data/docs out/docs-vqa --overwrite
+	$(BIN)/dsconv validate out/docs-vqa
 
 test: $(STAMP)
 	$(BIN)/ruff check dsconv tests benchmarks
