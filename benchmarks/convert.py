@@ -542,7 +542,7 @@ def run(args: argparse.Namespace, out: Path) -> None:
     print(same_size_note(rows[notebook].series, rows[f"{COCO} @{args.notebook_images}"].series))
     if rows[COCO].series.ok and rows[LIMIT].series.ok:
         same = same_rows(out / "coco", out / "limit.parquet")
-        print(f"The limit's rows equal dsconv's (image bytes and paths, ids, questions, "
+        print(f"The limit's rows equal dsconv's (image bytes and paths, image ids, questions, "
               f"answers): {'yes' if same else 'NO'}.")
     print(f"\n## Readers alone ({args.images:,} images, median of {args.runs})\n")
     table, readers = reader_benchmark(ensure_data(args.images), args.runs)

@@ -90,8 +90,8 @@ class SplitAssigner:
         target = hash_split(digest, self.ratios)
         if target != sample.split:
             n = len(getattr(sample, "objects", ()))
-            self.ledger.split(sample.split).objects_total -= n
-            self.ledger.split(target).objects_total += n
+            self.ledger.seen_objects(sample.split, -n)
+            self.ledger.seen_objects(target, n)
             sample.split = target
 
 

@@ -76,6 +76,8 @@ class Ledger:
         self.box_policy = box_policy
         self._splits: dict[str, SplitReport] = defaultdict(SplitReport)
         self._per_class: dict[str, Counter[str]] = defaultdict(Counter)
+        self._seen: Counter[str] = Counter()  # plain counters: bumped once per annotation
+        self._clipped: Counter[str] = Counter()
         self.drops: list[Drop] = []
         self.warnings: list[str] = []
 
@@ -83,7 +85,7 @@ class Ledger:
         return self._splits[split]
 
     def seen_objects(self, split: str, n: int = 1) -> None:
-        self._splits[split].objects_total += n
+        self._seen[split] += n
 
     def drop_object(
         self, split: str, file: str, reason: str, annotation: str | None = None,
@@ -103,7 +105,7 @@ class Ledger:
         self.drops.append(Drop(split=split, file=file, reason=reason, detail=detail))
 
     def clipped(self, split: str) -> None:
-        self._splits[split].objects_clipped += 1
+        self._clipped[split] += 1
 
     def kept(self, sample: DetectionSample | DocumentSample, rows: int) -> None:
         report = self._splits[sample.split]
@@ -119,8 +121,10 @@ class Ledger:
     def split_reports(self, classes: list[str]) -> dict[str, SplitReport]:
         """Per-split reports, per-class counts in vocabulary order, splits in canonical order."""
         out: dict[str, SplitReport] = {}
-        for name in sorted(self._splits, key=split_sort_key):
+        for name in sorted(self._splits.keys() | self._seen.keys(), key=split_sort_key):
             report = self._splits[name]
+            report.objects_total = self._seen[name]
+            report.objects_clipped = self._clipped[name]
             counts = self._per_class[name]
             report.per_class = {c: counts[c] for c in classes if counts[c]}
             report.objects_dropped = dict(sorted(report.objects_dropped.items()))

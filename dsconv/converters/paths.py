@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 
@@ -9,16 +11,25 @@ def resolve_inside(root: Path, name: str, allow_outside: bool = False) -> Path:
     """The file a name refers to; ValueError if it is unsafe.
 
     Annotation files come from strangers: an absolute name, `..`, or a symlink could make us
-    copy any file on the machine into a dataset that is then published.
+    copy any file on the machine into a dataset that is then published. Folders are resolved
+    once each (cached), so the check costs one `lstat` per image.
     """
     if not name or any(ord(c) < 32 or c == "\x7f" for c in name):
         raise ValueError(f"file name {name!r} is empty or has control characters")
     if allow_outside:
         return root / name
-    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute():
-        raise ValueError(f"file name {name!r} is absolute (use --allow-outside-root)")
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or PureWindowsPath(name).is_absolute() or ".." in pure.parts:
+        raise ValueError(f"file name {name!r} leaves the dataset folder (use --allow-outside-root)")
     path = root / name
-    resolved, base = path.resolve(), root.resolve()
-    if not resolved.is_relative_to(base):
+    base = _real(str(root))
+    real = os.path.realpath(path) if os.path.islink(path) else os.path.join(
+        _real(str(path.parent)), path.name)
+    if os.path.commonpath((base, real)) != base:
         raise ValueError(f"file name {name!r} resolves outside {root} (use --allow-outside-root)")
     return path
+
+
+@lru_cache(maxsize=4096)
+def _real(folder: str) -> str:
+    return os.path.realpath(folder)

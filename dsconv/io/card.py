@@ -18,7 +18,7 @@ import yaml
 from dsconv import __version__
 from dsconv.inspect.charts import histogram_png
 from dsconv.io.dataset import iter_rows, read_report, shard_paths
-from dsconv.io.layout import CARD_FILE, DATA_DIR, features, split_sort_key
+from dsconv.io.layout import CARD_FILE, DATA_DIR, FEATURES_YAML, split_sort_key
 from dsconv.schemas.report import ConversionReport
 from dsconv.tasks.base import find_task
 
@@ -56,7 +56,7 @@ def front_matter(report: ConversionReport, info: CardInfo) -> dict:
             "data_files": [{"split": s, "path": f"{DATA_DIR}/{s}-*"} for s in splits],
         }],
         "dataset_info": {
-            "features": features()._to_yaml_list(),
+            "features": FEATURES_YAML,
             "splits": [
                 {"name": s, "num_bytes": info.num_bytes.get(s, 0),
                  "num_examples": report.splits[s].rows}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,9 +28,13 @@ TEMP_PREFIX = ".dsconv-tmp-"
 
 
 class _SplitSink:
+    """One split's shards. Rows are buffered column by column: `Table.from_pydict` converts a
+    row group ten times faster than `from_pylist` does from row dicts."""
+
     def __init__(self, folder: Path, split: str, schema: pa.Schema) -> None:
         self.folder, self.split, self.schema = folder, split, schema
-        self.buffer: list[dict[str, Any]] = []
+        self.columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+        self.buffered = 0
         self.shards: list[Path] = []
         self.writer: pq.ParquetWriter | None = None
         self.shard_bytes = 0
@@ -37,25 +42,29 @@ class _SplitSink:
         self.nbytes = 0  # Arrow in-memory size, what `dataset_info.splits.num_bytes` states
 
     def add(self, row: dict[str, Any]) -> None:
-        self.buffer.append(row)
-        if len(self.buffer) >= ROWS_PER_GROUP:
+        for name, values in self.columns.items():
+            values.append(row[name])
+        self.buffered += 1
+        if self.buffered >= ROWS_PER_GROUP:
             self.flush()
 
     def flush(self) -> None:
-        if not self.buffer:
+        if not self.buffered:
             return
         if self.writer is None:
             path = self.folder / f"{self.split}-{len(self.shards):05d}.partial"
             self.shards.append(path)
             self.writer = pq.ParquetWriter(
-                path, self.schema, compression="snappy", write_statistics=False,
+                path, self.schema, write_statistics=False, **encoding_options(self.schema)
             )
-        table = pa.Table.from_pylist(self.buffer, schema=self.schema)
+        table = pa.Table.from_pydict(self.columns, schema=self.schema)
         self.writer.write_table(table)
-        self.rows += len(self.buffer)
+        self.rows += self.buffered
         self.shard_bytes += table.nbytes
         self.nbytes += table.nbytes
-        self.buffer.clear()
+        for values in self.columns.values():
+            values.clear()
+        self.buffered = 0
         if self.shard_bytes >= BYTES_PER_SHARD:
             self.close_shard()
 
@@ -74,6 +83,36 @@ class _SplitSink:
             path.rename(self.folder / name)
             names.append(name)
         return names
+
+
+def encoding_options(schema: pa.Schema) -> dict[str, Any]:
+    """Snappy and dictionaries for the small columns; the encoded image bytes are stored as
+    they are, since compressing or dictionary-encoding JPEG/PNG bytes costs time and saves
+    nothing."""
+    kinds = dict(_leaves(schema))
+    leaves = list(kinds)
+    images = [leaf for leaf, kind in kinds.items() if pa.types.is_binary(kind)]
+    return {
+        "compression": {leaf: "NONE" if leaf in images else "SNAPPY" for leaf in leaves},
+        "use_dictionary": [leaf for leaf in leaves if leaf not in images],
+    }
+
+
+def _leaves(
+    schema: pa.Schema | pa.StructType, prefix: str = ""
+) -> Iterator[tuple[str, pa.DataType]]:
+    """Parquet column paths and their Arrow types (`answers.list.element`, `image.bytes`)."""
+    for field in schema:
+        yield from _field_leaves(field.type, prefix + field.name)
+
+
+def _field_leaves(kind: pa.DataType, path: str) -> Iterator[tuple[str, pa.DataType]]:
+    if pa.types.is_struct(kind):
+        yield from _leaves(kind, path + ".")
+    elif pa.types.is_list(kind) or pa.types.is_fixed_size_list(kind):
+        yield from _field_leaves(kind.value_type, path + ".list.element")
+    else:
+        yield path, kind
 
 
 class DatasetWriter:
@@ -112,7 +151,7 @@ class DatasetWriter:
 
     def rows(self, split: str) -> int:
         sink = self._sinks.get(split)
-        return 0 if sink is None else sink.rows + len(sink.buffer)
+        return 0 if sink is None else sink.rows + sink.buffered
 
     def finish_splits(self) -> dict[str, list[str]]:
         """Close every shard; returns the shard file names per split."""
