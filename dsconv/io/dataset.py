@@ -27,11 +27,12 @@ def shard_paths(dataset_dir: str | Path, split: str | None = None) -> dict[str, 
         if match is None:
             raise DsconvError(f"{path}: shard name is not {{split}}-NNNNN-of-NNNNN.parquet")
         shards.setdefault(match["split"], []).append(path)
+    shards = dict(sorted(shards.items(), key=lambda item: split_sort_key(item[0])))
     if split is not None:
         if split not in shards:
             raise DsconvError(f"{dataset_dir}: no split {split!r} (has {', '.join(shards)})")
         return {split: shards[split]}
-    return dict(sorted(shards.items(), key=lambda item: split_sort_key(item[0])))
+    return shards
 
 
 def iter_rows(

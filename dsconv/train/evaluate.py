@@ -6,6 +6,7 @@ agree on whether this epoch is the best.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -29,12 +30,25 @@ def validation_loss(accelerator: Accelerator, adapter: ModelAdapter, loader: Any
     return torch.cat(losses).mean().item()
 
 
+def generate_answers(
+    adapter: ModelAdapter, batches: Iterable[list[dict[str, Any]]], max_new_tokens: int
+) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
+    """Each batch of rows (decoded `image`, `question`) with the adapter's answers to it.
+
+    The one place rows meet `generate`, so the per-epoch validation and `dsconv eval` ask the
+    model the same way and get the same answers.
+    """
+    adapter.model.eval()
+    for batch in batches:
+        images, questions = [r["image"] for r in batch], [r["question"] for r in batch]
+        yield batch, adapter.generate(images, questions, max_new_tokens=max_new_tokens)
+
+
 def generation_metrics(
     accelerator: Accelerator, adapter: ModelAdapter, rows: Any, *, batch_size: int, workers: int,
     max_new_tokens: int, seed: int,
 ) -> dict[str, Any]:
     """Answers from the adapter's `generate` (its own greedy settings), scored per task."""
-    adapter.model.eval()
     dataset = data.RowDataset(rows)
     mine: list[tuple[int, str]] = []
     with accelerator.split_between_processes(list(range(len(dataset)))) as indices:
@@ -44,9 +58,7 @@ def generation_metrics(
         )
         done = 0
         with using_model(adapter, accelerator.unwrap_model(adapter.model)), accelerator.autocast():
-            for batch in loader:
-                images, questions = [r["image"] for r in batch], [r["question"] for r in batch]
-                answers = adapter.generate(images, questions, max_new_tokens=max_new_tokens)
+            for batch, answers in generate_answers(adapter, loader, max_new_tokens):
                 mine += [(indices[done + i], answer) for i, answer in enumerate(answers)]
                 done += len(batch)
     predictions = dict(gather_object(mine))

@@ -1,0 +1,70 @@
+"""`dsconv eval`: generate answers with a model, then score them exactly as `dsconv score` does.
+
+Only the checks and the file layout live here; torch loads when the model does, not on import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dsconv.cli.app import MODEL, app, console, progress
+from dsconv.eval.predict import (
+    PREDICTIONS_FILE,
+    check_split,
+    load_model,
+    resolve_model,
+    score_predictions,
+    write_predictions,
+)
+from dsconv.eval.report import print_report
+from dsconv.eval.score import write_results
+
+
+@app.command("eval", rich_help_panel=MODEL)
+def eval_command(
+    model: Annotated[str, typer.Argument(
+        help="A `dsconv train` run directory, its final/ or best/ folder, a model folder, "
+             "or a Hub checkpoint id (with --model-family).")],
+    dataset: Annotated[Path, typer.Option("--dataset", help="A dataset directory from dsconv.")],
+    split: Annotated[str, typer.Option(help="The split to answer and score.")] = "test",
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows generated together.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 128,
+    model_family: Annotated[str | None, typer.Option(
+        help="florence2 | moondream2. (default: read from the run or the model folder)")] = None,
+    revision: Annotated[str | None, typer.Option(help="Revision of a Hub checkpoint.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for predictions.jsonl and metrics.json. (default: RUN_DIR/eval-final-SPLIT "
+             "for a dsconv run, else ./eval-NAME-SPLIT)")] = None,
+    failures: Annotated[
+        int, typer.Option(min=0, help="Also write the N worst rows to failures.jsonl.")
+    ] = 0,
+    max_items: Annotated[int | None, typer.Option(
+        min=1, help="Answer and score the first N rows only.")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
+) -> None:
+    """Answer every row of a split with a model (greedy), then score it like [bold]dsconv score[/].
+
+    Writes predictions.jsonl (one {"id", "prediction"} line a row, in dataset order) and
+    metrics.json (+ failures.jsonl with --failures).
+
+    Example: [bold]dsconv eval runs/coins --dataset out/coins-vqa --split test[/]
+    """
+    rows = check_split(dataset, split)
+    ref = resolve_model(model, model_family)
+    adapter = load_model(ref, revision, device)
+    out_dir = out or ref.default_out(split)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shown = rows if max_items is None else min(rows, max_items)
+    console.print(f"answering {shown} rows of {dataset} ({split}) with {ref.source} "
+                  f"({ref.family})", highlight=False)
+    predictions = out_dir / PREDICTIONS_FILE
+    write_predictions(adapter, dataset, split, predictions, batch_size=batch_size,
+                      max_new_tokens=max_new_tokens, max_items=max_items, progress=progress)
+    result = score_predictions(predictions, dataset, split, max_items)
+    written = [predictions, *write_results(result, out_dir, failures)]
+    print_report(result.metrics, console)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
