@@ -110,7 +110,7 @@ class CocoReader(IndexedReader):
                 raise InputError(file, f"missing or invalid {key!r} list")
         self.ledger.split(split)
         categories = self._categories(file, data["categories"])
-        images = self._images(split, file, data["images"])
+        images, rejected = self._images(split, file, data["images"])
         seen: dict[str, tuple[Any, ...]] = {}
         for i, ann in enumerate(data["annotations"]):
             if not isinstance(ann, dict) or "image_id" not in ann or "category_id" not in ann:
@@ -119,11 +119,12 @@ class CocoReader(IndexedReader):
                 )
             self.ledger.seen_objects(split)
             ann_id = str(ann.get("id", f"#{i}"))
-            image = images.get(ann["image_id"])
-            if image is None:
-                self.ledger.drop_object(split, file.name, "unknown_image", ann_id,
-                                        f"image_id {ann['image_id']!r} is not in 'images'")
+            problem = _reference_problem(ann, images, rejected)
+            if problem:
+                reason, detail = problem
+                self.ledger.drop_object(split, file.name, reason, ann_id, detail)
                 continue
+            image = images[ann["image_id"]]
             key = (ann["image_id"], ann["category_id"], repr(ann.get("bbox")))
             if seen.get(ann_id) == key:
                 self.ledger.drop_object(split, file.name, "duplicate_annotation", ann_id,
@@ -143,6 +144,9 @@ class CocoReader(IndexedReader):
         for i, category in enumerate(items):
             if not isinstance(category, dict) or "id" not in category or "name" not in category:
                 raise InputError(file, "category needs 'id' and 'name'", f"categories[{i}]")
+            if not (_is_key(category["id"]) and _is_key(category["name"])):
+                raise InputError(file, "category 'id' and 'name' must be numbers or text",
+                                 f"categories[{i}]")
             if category["id"] in categories:
                 raise InputError(file, f"category id {category['id']!r} is defined twice",
                                  f"categories[{i}]")
@@ -151,17 +155,30 @@ class CocoReader(IndexedReader):
                 self.ledger.warn(f"{file}: categories {names[name]!r} and {category['id']!r} "
                                  f"are both named {name!r}; counted as one class")
             names.setdefault(name, category["id"])
-            categories[category["id"]] = category
+            parent = category.get("supercategory")
+            categories[category["id"]] = {
+                "name": name, "supercategory": str(parent) if _is_key(parent) else None}
         return categories
 
-    def _images(self, split: str, file: Path, items: list[Any]) -> dict[Any, _Image]:
-        """Images by id; a repeated id or file name is reported, never silently merged."""
+    def _images(
+        self, split: str, file: Path, items: list[Any]
+    ) -> tuple[dict[Any, _Image], set[Any]]:
+        """Images by id, and the ids refused as unusable; a repeated id or file name is
+        reported, never silently merged."""
         images: dict[Any, _Image] = {}
+        rejected: set[Any] = set()
         files: set[str] = set()
         for i, image in enumerate(items):
             if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
                 raise InputError(file, "image needs 'id' and 'file_name'", f"images[{i}]")
             name = str(image["file_name"])
+            problem = _image_id_problem(image["id"])
+            if problem:
+                self.ledger.drop_image(split, name, "invalid_image_id",
+                                       f"{file.name} images[{i}]: {problem}")
+                if _is_key(image["id"]):
+                    rejected.add(image["id"])
+                continue
             if image["id"] in images or name in files:
                 reason = "duplicate_image_id" if image["id"] in images else "duplicate_file_name"
                 self.ledger.drop_image(split, name, reason, f"{file.name} images[{i}]")
@@ -170,7 +187,7 @@ class CocoReader(IndexedReader):
             images[image["id"]] = _Image(
                 str(image["id"]), name, image.get("width"), image.get("height"), []
             )
-        return images
+        return images, rejected
 
     def _build_vocabulary(self) -> tuple[Vocabulary, dict[tuple[str, Any], str]]:
         """Classes by category id, never by position; a bare supercategory is not a class."""
@@ -278,6 +295,34 @@ def _collector_paused() -> Iterator[None]:
 def _without_segmentation(obj: dict[str, Any]) -> dict[str, Any]:
     obj.pop("segmentation", None)
     return obj
+
+
+def _is_key(value: Any) -> bool:
+    """Ids and names must be JSON scalars: a list or object cannot key anything."""
+    return value is not None and not isinstance(value, list | dict)
+
+
+def _image_id_problem(value: Any) -> str | None:
+    """Why an image id cannot name rows (`{split}/{image_id}/{task}/{k}`), if it cannot."""
+    if not _is_key(value):
+        return f"id {value!r} is not a number or text"
+    if not str(value) or "/" in str(value):
+        return f"id {value!r} is empty or contains '/', which row ids cannot hold"
+    return None
+
+
+def _reference_problem(
+    ann: dict[str, Any], images: dict[Any, _Image], rejected: set[Any]
+) -> tuple[str, str] | None:
+    """(reason, detail) when an annotation's image or category cannot be used."""
+    image_id, category_id = ann["image_id"], ann["category_id"]
+    if not _is_key(image_id) or (image_id not in images and image_id not in rejected):
+        return "unknown_image", f"image_id {image_id!r} is not in 'images'"
+    if image_id in rejected:
+        return "invalid_image_id", f"image {image_id!r} was refused"
+    if not _is_key(category_id):
+        return "unknown_category", f"category_id {category_id!r} is not a number or text"
+    return None
 
 
 def _box(value: Any) -> tuple[float, float, float, float] | str:

@@ -33,3 +33,18 @@ def resolve_inside(root: Path, name: str, allow_outside: bool = False) -> Path:
 @lru_cache(maxsize=4096)
 def _real(folder: str) -> str:
     return os.path.realpath(folder)
+
+
+def check_inside(root: Path, path: Path, allow_outside: bool = False) -> Path:
+    """A path found on disk or in a list (not a name relative to `root`), checked like
+    `resolve_inside`; read the returned path, which is the one that was checked.
+
+    YOLO split lists and `data.yaml` entries name files relative to several bases or
+    absolutely, so the path is made relative to the root first.
+    """
+    if allow_outside:
+        return path
+    try:
+        return resolve_inside(root, Path(os.path.relpath(path, root)).as_posix())
+    except ValueError:  # relpath across Windows drives, or the check itself
+        raise ValueError(f"{path} resolves outside {root} (use --allow-outside-root)") from None

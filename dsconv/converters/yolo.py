@@ -10,6 +10,12 @@ folders are used as the splits.
 The layout is resolved once into a list of images per split; a label file is read only when
 its image is yielded, and image sizes come from file headers. A malformed label line is a
 reported drop (label file and line number), never a crash.
+
+The dataset root is `data.yaml`'s `path` (absolute there is normal), else the folder that
+holds `data.yaml` or `obj.data`, else the folder given. An image that resolves outside it (an
+absolute or `..` entry in a split list or `data.yaml`, a symlink) is dropped as `unsafe_path`
+unless `allow_outside_root`; a label file outside it is not read, and a Darknet names file
+outside it is an error.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from dsconv.converters.base import (
     canonical_split,
 )
 from dsconv.converters.boxes import Box, check_box
+from dsconv.converters.paths import check_inside
 from dsconv.errors import InputError
 from dsconv.io.images import read_image
 
@@ -45,6 +52,7 @@ SPLIT_KEYS = ("train", "val", "valid", "validation", "test")
 NOT_LABELS = frozenset({*NAMES_FILES, "train.txt", "val.txt", "valid.txt", "test.txt"})
 TOLERANCE = 0.01  # normalised values this far outside 0–1 are rounding, clipped; beyond, dropped
 BOX_FIELDS = ("x_center", "y_center", "width", "height")
+MAX_NUMBERED_CLASSES = 10_000  # without names, class_0… are made up to nc; beyond, refused
 
 Warn = Callable[[str], None]
 
@@ -84,7 +92,7 @@ class YoloReader(IndexedReader):
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         super().__init__(src, ledger, options)
-        layout = _locate(self.src, ledger.warn)
+        layout = _locate(self.src, ledger.warn, self.options.allow_outside_root)
         self.root = layout.root
         self._keypoint_fields = layout.keypoint_fields
         self._index = {split: self._collect(split, sources)
@@ -100,7 +108,8 @@ class YoloReader(IndexedReader):
         for source in sources:
             if source.is_dir():
                 found = _folder_images(source)
-                self._report_orphans(split, source, found)
+                if self._inside(source):
+                    self._report_orphans(split, source, found)
             else:
                 found = _listed_images(source, self.root)
             images.extend(found)
@@ -138,6 +147,10 @@ class YoloReader(IndexedReader):
         if self.options.classes:
             return dict(enumerate(self.options.classes))
         count = layout.nc if layout.nc is not None else self._scan_class_count()
+        if not 0 <= count <= MAX_NUMBERED_CLASSES:
+            raise InputError(self.src, f"no class names, and nc or the largest class id says "
+                                       f"{count} classes; give the names (data.yaml names, "
+                                       "classes.txt or --classes)")
         using = f"using class_0…class_{count - 1}" if count else "and no class ids in any label"
         self.ledger.warn(f"{self.src}: no class names (no names in data.yaml, no obj.names "
                          f"or classes.txt); {using}")
@@ -148,6 +161,8 @@ class YoloReader(IndexedReader):
         largest = -1
         for items in self._index.values():
             for item in items:
+                if not self._inside(item.label):
+                    continue
                 for _, text in _label_lines(item.label):
                     try:
                         largest = max(largest, _class_id(text.split()[0]))
@@ -156,10 +171,14 @@ class YoloReader(IndexedReader):
         return largest + 1
 
     def _sample(self, split: str, item: _Item) -> DetectionSample | None:
+        try:
+            image = check_inside(self.root, item.image, self.options.allow_outside_root)
+        except ValueError as exc:
+            return self._refuse(split, item, str(exc))
         lines = _label_lines(item.label)
         self.ledger.seen_objects(split, len(lines))
         try:
-            data, width, height = read_image(item.image)
+            data, width, height = read_image(image)
         except FileNotFoundError:
             return self._drop_image(split, item, lines, "missing_image",
                                     f"{item.image} does not exist")
@@ -189,6 +208,20 @@ class YoloReader(IndexedReader):
         if note == "clipped":
             self.ledger.clipped(split)
         return DetectionObject(self._names[class_id], box)
+
+    def _inside(self, path: Path) -> bool:
+        try:
+            check_inside(self.root, path, self.options.allow_outside_root)
+        except ValueError:
+            return False
+        return True
+
+    def _refuse(self, split: str, item: _Item, detail: str) -> None:
+        """An image outside the root: dropped as `unsafe_path` with its label's lines; a
+        label file outside the root is not read at all."""
+        lines = _label_lines(item.label) if self._inside(item.label) else []
+        self.ledger.seen_objects(split, len(lines))
+        self._drop_image(split, item, lines, "unsafe_path", detail)
 
     def _drop_image(
         self, split: str, item: _Item, lines: list[tuple[int, str]], reason: str, detail: str
@@ -232,20 +265,20 @@ def label_path(image: Path) -> Path:
     return Path(*parts).with_suffix(".txt")
 
 
-def _locate(src: Path, warn: Warn) -> _Layout:
+def _locate(src: Path, warn: Warn, allow_outside: bool = False) -> _Layout:
     if not src.exists():
         raise InputError(src, "no such file or folder")
     if src.is_file():
         if src.suffix.lower() in (".yaml", ".yml"):
             return _from_yaml(src, warn)
         if src.suffix.lower() == ".data":
-            return _from_darknet_data(src, warn)
+            return _from_darknet_data(src, warn, allow_outside)
         raise InputError(src, "expected a dataset folder, a data.yaml or a Darknet .data file")
     for name in YAML_FILES:
         if (src / name).is_file():
             return _from_yaml(src / name, warn)
     if (src / "obj.data").is_file():
-        return _from_darknet_data(src / "obj.data", warn)
+        return _from_darknet_data(src / "obj.data", warn, allow_outside)
     return _from_folders(src)
 
 
@@ -271,9 +304,18 @@ def _from_yaml(file: Path, warn: Warn) -> _Layout:
     names, nc = _yaml_names(file, data)
     if names is not None and nc is not None and nc != len(names):
         warn(f"{file.name}: nc is {nc} but names has {len(names)} entries; using names")
-    shape = data.get("kpt_shape")
-    keypoints = math.prod(int(v) for v in shape) if isinstance(shape, list) else 0
-    return _Layout(root, sources, names, nc, keypoints)
+    return _Layout(root, sources, names, nc, _keypoint_fields(file, data.get("kpt_shape")))
+
+
+def _keypoint_fields(file: Path, shape: Any) -> int:
+    """Values after the box on a pose line: `kpt_shape: [17, 3]` → 51."""
+    if shape is None:
+        return 0
+    if not isinstance(shape, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in shape):
+        raise InputError(file, f"kpt_shape must be a list of integers like [17, 3], "
+                               f"not {shape!r}")
+    return math.prod(shape)
 
 
 def _resolve_all(file: Path, key: str, entries: list[Any], root: Path, warn: Warn) -> list[Path]:
@@ -289,17 +331,34 @@ def _resolve_all(file: Path, key: str, entries: list[Any], root: Path, warn: War
 
 def _load_yaml(file: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8-sig"))
+        text = file.read_text(encoding="utf-8-sig")
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{mark.line + 1}:{mark.column + 1}" if mark else None
-        raise InputError(file, f"invalid YAML: {getattr(exc, 'problem', None) or exc}",
-                         where) from None
+        raise InputError(file, f"invalid YAML: {_yaml_problem(exc)}",
+                         _yaml_place(exc, text)) from None
     except UnicodeDecodeError as exc:
         raise InputError(file, f"not UTF-8 text ({exc.reason})") from None
     if not isinstance(data, dict):
         raise InputError(file, "top level is not a mapping")
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's own text spans several lines; errors are printed on one."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+    return " ".join(str(problem).split())
+
+
+def _yaml_place(exc: yaml.YAMLError, text: str) -> str | None:
+    """line:col of the problem; a bad character (ReaderError) only knows its offset."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f"{mark.line + 1}:{mark.column + 1}"
+    position = getattr(exc, "position", None)
+    if isinstance(position, int):
+        before = text[:position]
+        return f"{before.count(chr(10)) + 1}:{position - before.rfind(chr(10))}"
+    return None
 
 
 def _yaml_root(file: Path, path: Any, warn: Warn) -> Path:
@@ -329,8 +388,11 @@ def _yaml_names(file: Path, data: dict[str, Any]) -> tuple[dict[int, str] | None
     raise InputError(file, f"names must be a list or an {{id: name}} map, not {names!r}")
 
 
-def _from_darknet_data(file: Path, warn: Warn) -> _Layout:
-    """A Darknet / CVAT `obj.data`: `train = data/train.txt`, `names = data/obj.names`…"""
+def _from_darknet_data(file: Path, warn: Warn, allow_outside: bool = False) -> _Layout:
+    """A Darknet / CVAT `obj.data`: `train = data/train.txt`, `names = data/obj.names`…
+
+    The class names end up in every question, so a names file outside the folder is refused
+    like an image would be."""
     root = file.parent
     values: dict[str, str] = {}
     for line in file.read_text(encoding="utf-8-sig", errors="replace").splitlines():
@@ -344,6 +406,11 @@ def _from_darknet_data(file: Path, warn: Warn) -> _Layout:
                 _resolve_all(file, key, [values[key]], root, warn))
     sources = {k: v for k, v in sources.items() if v}
     names_file = _find(values["names"], (root,)) if values.get("names") else None
+    if names_file is not None:
+        try:
+            check_inside(root, names_file, allow_outside)
+        except ValueError as exc:
+            raise InputError(file, f"names: {exc}") from None
     names = _read_names(names_file) if names_file else _names_beside(root)
     if not sources:
         sources = _from_folders(root).sources
@@ -387,13 +454,14 @@ def _ordered_names(names: dict[int, str], warn: Warn) -> list[str]:
     return unique
 
 
-def _find(entry: str, bases: Iterable[Path]) -> Path | None:
+def _find(entry: str, bases: Iterable[Path], root: Path | None = None) -> Path | None:
     """An existing path for a split or list entry, tolerating the usual export mismatches.
 
     Tried in order: as written (relative to each base); without Ultralytics' leading `../`
     or Darknet's leading `data/`; for an absolute path written on another machine, its
     trailing components (at least two) under the first base. Each also with `val` and
-    `valid` swapped.
+    `valid` swapped. The first one inside `root` (default: the first base) wins; one
+    outside is returned only when nothing inside exists, to be refused or allowed later.
     """
     path = Path(entry)
     bases = list(bases)
@@ -404,11 +472,16 @@ def _find(entry: str, bases: Iterable[Path]) -> Path | None:
     if path.is_absolute():
         parts = path.parts[1:]
         candidates += [bases[0] / Path(*parts[i:]) for i in range(1, len(parts) - 1)]
+    outside = None
     for candidate in candidates:
         for variant in (candidate, _swap_val(candidate)):
-            if variant.exists():
-                return variant
-    return None
+            if not variant.exists():
+                continue
+            try:
+                return check_inside(root or bases[0], variant)
+            except ValueError:
+                outside = outside or variant
+    return outside
 
 
 def _swap_val(path: Path) -> Path:
@@ -432,7 +505,7 @@ def _listed_images(listing: Path, root: Path) -> list[Path]:
         if not entry or entry.startswith("#"):
             continue
         bases = (listing.parent, root) if entry.startswith("./") else (root, listing.parent)
-        images.append(_find(entry, bases) or bases[0] / entry)
+        images.append(_find(entry, bases, root) or bases[0] / entry)
     return images
 
 
