@@ -33,8 +33,9 @@ class CoinsSummary:
     per_class: dict[str, int]
 
     def __str__(self) -> str:
-        splits = ", ".join(f"{s}: {self.images[s]} images / {self.objects[s]} objects"
-                           for s in SPLITS)
+        splits = ", ".join(
+            f"{s}: {self.images[s]} images / {self.objects[s]} objects" for s in SPLITS
+        )
         classes = ", ".join(f"{c} {n}" for c, n in self.per_class.items())
         return f"{self.fmt} dataset in {self.out_dir} ({splits}); classes: {classes}"
 
@@ -49,22 +50,47 @@ def _write_coco(out: Path, shots: Shots) -> None:
         images, annotations = [], []
         for image_id, (scene, jpeg) in enumerate(items):
             (folder / scene.file_name).write_bytes(jpeg)
-            images.append({"id": image_id, "license": 1, "file_name": scene.file_name,
-                           "height": scene.height, "width": scene.width,
-                           "date_captured": _DATE})
+            images.append(
+                {
+                    "id": image_id,
+                    "license": 1,
+                    "file_name": scene.file_name,
+                    "height": scene.height,
+                    "width": scene.width,
+                    "date_captured": _DATE,
+                }
+            )
             for b in scene.boxes:
-                annotations.append({
-                    "id": len(annotations), "image_id": image_id,
-                    "category_id": CLASSES.index(b.category) + 1,
-                    "bbox": [float(b.x), float(b.y), float(b.w), float(b.h)],
-                    "area": float(b.w * b.h), "segmentation": [], "iscrowd": 0,
-                })
+                annotations.append(
+                    {
+                        "id": len(annotations),
+                        "image_id": image_id,
+                        "category_id": CLASSES.index(b.category) + 1,
+                        "bbox": [float(b.x), float(b.y), float(b.w), float(b.h)],
+                        "area": float(b.w * b.h),
+                        "segmentation": [],
+                        "iscrowd": 0,
+                    }
+                )
         doc = {
-            "info": {"year": "2024", "version": "1", "description": "dsconv synthetic coins",
-                     "contributor": "dsconv", "url": "", "date_created": _DATE},
-            "licenses": [{"id": 1, "url": "https://creativecommons.org/licenses/by/4.0/",
-                          "name": "CC BY 4.0"}],
-            "categories": categories, "images": images, "annotations": annotations,
+            "info": {
+                "year": "2024",
+                "version": "1",
+                "description": "dsconv synthetic coins",
+                "contributor": "dsconv",
+                "url": "",
+                "date_created": _DATE,
+            },
+            "licenses": [
+                {
+                    "id": 1,
+                    "url": "https://creativecommons.org/licenses/by/4.0/",
+                    "name": "CC BY 4.0",
+                }
+            ],
+            "categories": categories,
+            "images": images,
+            "annotations": annotations,
         }
         (folder / "_annotations.coco.json").write_text(json.dumps(doc), encoding="utf-8")
 
@@ -73,16 +99,20 @@ def _write_yolo(out: Path, shots: Shots) -> None:
     names = ", ".join(f"'{name}'" for name in CLASSES)
     (out / "data.yaml").write_text(
         "path: .\ntrain: train/images\nval: valid/images\ntest: test/images\n\n"
-        f"nc: {len(CLASSES)}\nnames: [{names}]\n", encoding="utf-8")
+        f"nc: {len(CLASSES)}\nnames: [{names}]\n",
+        encoding="utf-8",
+    )
     for split, items in shots.items():
         (out / split / "images").mkdir(parents=True, exist_ok=True)
         (out / split / "labels").mkdir(parents=True, exist_ok=True)
         for scene, jpeg in items:
             (out / split / "images" / scene.file_name).write_bytes(jpeg)
             W, H = scene.width, scene.height
-            lines = [f"{CLASSES.index(b.category)} {(b.x + b.w / 2) / W:.6f} "
-                     f"{(b.y + b.h / 2) / H:.6f} {b.w / W:.6f} {b.h / H:.6f}\n"
-                     for b in scene.boxes]
+            lines = [
+                f"{CLASSES.index(b.category)} {(b.x + b.w / 2) / W:.6f} "
+                f"{(b.y + b.h / 2) / H:.6f} {b.w / W:.6f} {b.h / H:.6f}\n"
+                for b in scene.boxes
+            ]
             label = out / split / "labels" / f"{Path(scene.file_name).stem}.txt"
             label.write_text("".join(lines), encoding="utf-8")
 
@@ -97,8 +127,13 @@ def _voc_xml(scene: Scene) -> bytes:
     ET.SubElement(root, "segmented").text = "0"
     for b in scene.boxes:
         obj = ET.SubElement(root, "object")
-        for tag, text in (("name", b.category), ("pose", "Unspecified"),
-                          ("truncated", "0"), ("difficult", "0"), ("occluded", "0")):
+        for tag, text in (
+            ("name", b.category),
+            ("pose", "Unspecified"),
+            ("truncated", "0"),
+            ("difficult", "0"),
+            ("occluded", "0"),
+        ):
             ET.SubElement(obj, tag).text = text
         box = ET.SubElement(obj, "bndbox")
         corners = (("xmin", b.x + 1), ("ymin", b.y + 1), ("xmax", b.x + b.w), ("ymax", b.y + b.h))
@@ -123,12 +158,15 @@ def _write_voc(out: Path, shots: Shots) -> None:
 
 
 _WRITERS: dict[str, Callable[[Path, Shots], None]] = {
-    "coco": _write_coco, "yolo": _write_yolo, "voc": _write_voc,
+    "coco": _write_coco,
+    "yolo": _write_yolo,
+    "voc": _write_voc,
 }
 
 
-def write_coins(out_dir: Path, *, images: int = 48, seed: int = 0,
-                fmt: str = "coco") -> CoinsSummary:
+def write_coins(
+    out_dir: Path, *, images: int = 48, seed: int = 0, fmt: str = "coco"
+) -> CoinsSummary:
     """Write `images` synthetic currency photos and their boxes to `out_dir` in `fmt`.
 
     The same seed gives byte-identical files; the images and boxes do not depend on `fmt`.
@@ -146,7 +184,8 @@ def write_coins(out_dir: Path, *, images: int = 48, seed: int = 0,
     _WRITERS[fmt](out_dir, shots)
     per_class = Counter(b.category for items in shots.values() for s, _ in items for b in s.boxes)
     return CoinsSummary(
-        out_dir=out_dir, fmt=fmt,
+        out_dir=out_dir,
+        fmt=fmt,
         images={split: len(items) for split, items in shots.items()},
         objects={split: sum(len(s.boxes) for s, _ in items) for split, items in shots.items()},
         per_class={name: per_class[name] for name in CLASSES},

@@ -13,7 +13,16 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 CLASSES: tuple[str, ...] = (
-    "dime", "nickel", "penny", "quarter", "fifty", "five", "hundred", "one", "ten", "twenty",
+    "dime",
+    "nickel",
+    "penny",
+    "quarter",
+    "fifty",
+    "five",
+    "hundred",
+    "one",
+    "ten",
+    "twenty",
 )
 WIDTH, HEIGHT = 320, 240
 MAX_OBJECTS = 12
@@ -97,8 +106,13 @@ def make_scene(index: int, seed: int) -> Scene:
         category = CLASSES[int(rng.integers(len(CLASSES)))]
         w, h = object_size(category)
         for _ in range(_PLACEMENT_TRIES):
-            box = Box(category, int(rng.integers(0, WIDTH - w + 1)),
-                      int(rng.integers(0, HEIGHT - h + 1)), w, h)
+            box = Box(
+                category,
+                int(rng.integers(0, WIDTH - w + 1)),
+                int(rng.integers(0, HEIGHT - h + 1)),
+                w,
+                h,
+            )
             if all(_apart(box, other) for other in boxes):
                 boxes.append(box)
                 break
