@@ -21,7 +21,7 @@ from pathlib import Path
 
 PYTHON = sys.executable
 PROJECT = Path(__file__).resolve().parent.parent
-TMP = Path("/tmp")
+TMP = Path(os.environ.get("DSCONV_BENCH_TMP", "/tmp"))  # data and outputs: TMP/bench-*
 WIDTH, HEIGHT = 640, 480
 CLASSES = ("dime", "nickel", "penny", "quarter", "fifty", "five", "hundred", "one", "ten",
            "twenty")
@@ -336,9 +336,9 @@ def tree_bytes(path: Path, pattern: str = "*.parquet") -> int:
 
 
 def remove(path: Path) -> None:
-    """Delete a benchmark temp path; refuses anything outside /tmp/bench-*."""
+    """Delete a benchmark temp path; refuses anything outside TMP/bench-*."""
     if not path.name.startswith("bench-") or path.parent != TMP:
-        raise ValueError(f"refusing to delete {path}: not a /tmp/bench-* path")
+        raise ValueError(f"refusing to delete {path}: not a {TMP}/bench-* path")
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -1,4 +1,4 @@
-"""Validation benchmark: rows/s of `dsconv validate`, default and `--deep`.
+"""Validation benchmark: rows/s of `dsconv validate`, default and `--deep` (1 and 2 workers).
 
 The dataset is converted once (untimed) from the synthetic COCO data of benchmarks/convert.py;
 then the CLI (imports included) and the `validate_dataset()` loop alone (imports excluded) are
@@ -38,6 +38,10 @@ from common import (
 
 THIS = str(Path(__file__).resolve())
 TARGET_ROWS_PER_S = 2000
+MODES = {"": [], " --deep": ["--deep", "--workers", "1"],
+         " --deep --workers 2": ["--deep", "--workers", "2"]}
+LABELS = {"": "default (header + verify)", " --deep": "--deep (full decode), 1 worker",
+          " --deep --workers 2": "--deep, 2 workers"}
 
 
 def loop_child(argv: Sequence[str]) -> None:
@@ -48,8 +52,9 @@ def loop_child(argv: Sequence[str]) -> None:
 
     arrow_schema()
     dataset, deep = Path(argv[0]), "--deep" in argv
+    workers = int(argv[argv.index("--workers") + 1]) if "--workers" in argv else 1
     started = time.perf_counter()
-    result = validate_dataset(dataset, deep=deep)
+    result = validate_dataset(dataset, deep=deep, workers=workers)
     seconds = time.perf_counter() - started
     if not result.ok:
         raise SystemExit(f"{len(result.problems)} problems, first: {result.problems[0]}")
@@ -69,12 +74,11 @@ def convert_once(images: int, out: Path) -> Path:
 
 def jobs_for(dataset: Path) -> dict[str, Job]:
     rows = row_count(dataset)
-    return {
-        "cli": (rows, [PYTHON, "-m", "dsconv", "validate", str(dataset)]),
-        "cli --deep": (rows, [PYTHON, "-m", "dsconv", "validate", str(dataset), "--deep"]),
-        "loop": (rows, [PYTHON, THIS, "loop", str(dataset)]),
-        "loop --deep": (rows, [PYTHON, THIS, "loop", str(dataset), "--deep"]),
-    }
+    jobs: dict[str, Job] = {}
+    for mode, extra in MODES.items():
+        jobs[f"cli{mode}"] = (rows, [PYTHON, "-m", "dsconv", "validate", str(dataset), *extra])
+        jobs[f"loop{mode}"] = (rows, [PYTHON, THIS, "loop", str(dataset), *extra])
+    return jobs
 
 
 def row_count(dataset: Path) -> int:
@@ -91,7 +95,7 @@ def table(results: dict[str, Series]) -> str:
     headers = ["check", "rows", "CLI wall median s", "CLI wall min s", "CLI CPU s",
                "CLI rows/s", "peak RSS MB", "validate_dataset() s", "validate_dataset() rows/s"]
     lines = []
-    for mode, label in (("", "default (header + verify)"), (" --deep", "--deep (full decode)")):
+    for mode, label in LABELS.items():
         cli, loop = results[f"cli{mode}"], results[f"loop{mode}"]
         if not (cli.ok and loop.ok):
             lines.append([label, *["n/a"] * 8])

@@ -116,14 +116,22 @@ class ClassFilter:
         return self.reader.count(split)
 
     def samples(self, split: str) -> Iterator[DetectionSample]:
-        mapping = self.classes.mapping
         for sample in self.reader.samples(split):
-            kept = []
-            for obj in sample.objects:
-                if obj.category in mapping:
-                    kept.append(replace(obj, category=mapping[obj.category]))
-                else:
-                    self.ledger.drop_object(sample.split, sample.file_name, REASON,
-                                            detail=f"class {obj.category!r}")
-            sample.objects = kept
-            yield sample
+            yield self._filtered(sample)
+
+    def read(self, split: str, item: Any) -> DetectionSample | None:
+        """One index entry of the wrapped reader (see `IndexedReader.read`), filtered."""
+        sample = self.reader.read(split, item)
+        return None if sample is None else self._filtered(sample)
+
+    def _filtered(self, sample: DetectionSample) -> DetectionSample:
+        mapping = self.classes.mapping
+        kept = []
+        for obj in sample.objects:
+            if obj.category in mapping:
+                kept.append(replace(obj, category=mapping[obj.category]))
+            else:
+                self.ledger.drop_object(sample.split, sample.file_name, REASON,
+                                        detail=f"class {obj.category!r}")
+        sample.objects = kept
+        return sample

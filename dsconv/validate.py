@@ -5,26 +5,28 @@ The same checks run on what dsconv writes and on any dataset a user hands us.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from itertools import repeat
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow.parquet as pq
-from PIL import Image
 from pydantic import ValidationError
 
 from dsconv.converters.base import Vocabulary
 from dsconv.io.dataset import REPORT_FILE, read_report, shard_paths
-from dsconv.io.images import oriented_size, truncation
+from dsconv.io.images import ImageJob, check_images, reuse_image_memory
 from dsconv.io.layout import CARD_FILE, arrow_schema
+from dsconv.parallel import Workers
 from dsconv.schemas.report import ConversionReport
 from dsconv.schemas.row import Row
 from dsconv.splits import LeakFinder, image_digest
 from dsconv.tasks.base import find_task
 
 T = TypeVar("T")
+ROWS_PER_JOB = 16  # image checks one worker job runs
 
 
 @dataclass(frozen=True)
@@ -58,42 +60,78 @@ def validate_dataset(
     *,
     deep: bool = False,
     strict: bool = False,
+    workers: int = 1,
     progress: Callable[[Iterable[T], int | None, str], Iterable[T]] = lambda it, n, s: it,
 ) -> ValidationResult:
     """Every problem found; `strict` turns leakage (an image in two splits) from a warning
-    into a problem."""
+    into a problem. With `deep`, `workers` processes decode the images; problems are listed
+    in row order whatever their number."""
     result = ValidationResult()
     report = _load_report(dataset_dir, result)
-    vocabulary = Vocabulary(report.classes) if report and report.classes else None
     if not (dataset_dir / CARD_FILE).is_file():
         result.warnings.append(f"no {CARD_FILE} dataset card")
+    images = _Images()
+    with Workers(workers if deep else 1, reuse_image_memory) as pool:
+        checks = _checks(dataset_dir, report, result, images, progress)
+        for problems, found in pool.in_order(_batched(checks, pool, deep)):
+            for problem, image_problem in zip(problems, found or repeat(None), strict=False):
+                if image_problem:
+                    result.problems.append(replace(problem, reason=image_problem))
+                elif problem.reason:
+                    result.problems.append(problem)
+    images.report(result, strict)
+    return result
+
+
+def _checks(
+    dataset_dir: Path, report: ConversionReport | None, result: ValidationResult,
+    images: _Images, progress: Callable[[Iterable[Any], int | None, str], Iterable[Any]],
+) -> Iterator[tuple[Problem, ImageJob | None]]:
+    """Each row's problem, or the image check still to run (with a problem without a reason
+    yet), and the shard and split problems, in reading order."""
+    vocabulary = Vocabulary(report.classes) if report and report.classes else None
     expected_columns = set(arrow_schema().names)
     seen_ids: set[str] = set()
-    images = _Images()
     for split, paths in shard_paths(dataset_dir).items():
         result.rows[split] = 0
         for path in paths:
             parquet = pq.ParquetFile(path)
             missing = expected_columns - set(parquet.schema_arrow.names)
             if missing:
-                result.problems.append(Problem(split, path.name, None, None,
-                                               f"missing columns {sorted(missing)}"))
+                yield Problem(split, path.name, None, None,
+                              f"missing columns {sorted(missing)}"), None
                 continue
             rows = _iter_shard(parquet)
             for index, row in enumerate(progress(rows, parquet.metadata.num_rows, split)):
                 result.rows[split] += 1
                 result.tasks[row.get("task")] = result.tasks.get(row.get("task"), 0) + 1
-                reason = _check_row(row, vocabulary, seen_ids, deep)
-                if reason:
-                    result.problems.append(Problem(split, path.name, index, row.get("id"), reason))
+                reason = _check_fields(row, vocabulary, seen_ids)
+                problem = Problem(split, path.name, index, row.get("id"), reason or "")
                 images.add(split, row)
+                image = None if reason else (row["image"]["bytes"], row["width"], row["height"])
+                yield problem, image
         if report and split in report.splits and report.splits[split].rows != result.rows[split]:
-            result.problems.append(Problem(
+            yield Problem(
                 split, REPORT_FILE, None, None,
                 f"report says {report.splits[split].rows} rows, shards hold {result.rows[split]}",
-            ))
-    images.report(result, strict)
-    return result
+            ), None
+
+
+def _batched(
+    checks: Iterable[tuple[Problem, ImageJob | None]], pool: Workers, deep: bool
+) -> Iterator[tuple[list[Problem], Future[list[str | None]] | None]]:
+    """Checks grouped so that one job decodes several images: handing a job to a worker
+    process costs about as much as decoding one small JPEG."""
+    problems: list[Problem] = []
+    jobs: list[ImageJob | None] = []
+    for problem, job in checks:
+        problems.append(problem)
+        jobs.append(job)
+        if len(jobs) == ROWS_PER_JOB:
+            yield problems, pool.submit(check_images, jobs, deep) if any(jobs) else None
+            problems, jobs = [], []
+    if problems:
+        yield problems, pool.submit(check_images, jobs, deep) if any(jobs) else None
 
 
 class _Images:
@@ -139,9 +177,10 @@ def _iter_shard(parquet: pq.ParquetFile) -> Iterable[dict[str, Any]]:
         yield from parquet.read_row_group(group).to_pylist()
 
 
-def _check_row(
-    row: dict[str, Any], vocabulary: Vocabulary | None, seen_ids: set[str], deep: bool
+def _check_fields(
+    row: dict[str, Any], vocabulary: Vocabulary | None, seen_ids: set[str]
 ) -> str | None:
+    """Everything but the image: the row contract, a unique id, the task's own check."""
     try:
         Row.model_validate(row)
     except ValidationError as exc:
@@ -151,27 +190,7 @@ def _check_row(
     seen_ids.add(row["id"])
     task = find_task(row["task"])
     if task is not None and task.check is not None:
-        reason = task.check(row, vocabulary)
-        if reason:
-            return reason
-    return check_image(row["image"]["bytes"], row["width"], row["height"], deep)
-
-
-def check_image(data: bytes, width: int, height: int, deep: bool = False) -> str | None:
-    """Integrity and size from the header; `deep` decodes every pixel."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if deep:
-                image.load()
-            else:
-                image.verify()  # must come first: it cannot follow any other read
-        with Image.open(io.BytesIO(data)) as image:
-            size = oriented_size(image)
-            if size != (width, height):
-                return f"image is {size[0]}x{size[1]} upright, row says {width}x{height}"
-            return truncation(data, image.format)
-    except Exception as exc:  # Pillow raises many types for broken files
-        return f"image does not decode ({exc.__class__.__name__}: {exc})"
+        return task.check(row, vocabulary)
     return None
 
 

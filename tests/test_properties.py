@@ -44,6 +44,8 @@ BOX_TOLERANCE = 0.01
 NAMES = st.text(alphabet="abyé_", min_size=1, max_size=3)
 ALL_TRAIN = ("--split-ratios", "1,0,0")
 CORRUPTION_TASKS = ("count-json", "list-objects", "florence-od")
+
+
 def tuned(examples: int) -> settings:
     """Few examples, no deadline: each builds and converts a dataset on disk."""
     return settings(max_examples=examples, deadline=None,

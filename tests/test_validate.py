@@ -78,3 +78,21 @@ def test_report_row_count_mismatch_is_caught(coins_vqa: Path, tmp_path: Path) ->
     report = copy / "conversion_report.json"
     report.write_text(report.read_text().replace('"rows": ', '"rows": 1', 1))
     assert any("report says" in p.reason for p in validate_dataset(copy).problems)
+
+
+def test_deep_check_with_two_workers_names_the_corrupt_row(coins_vqa: Path,
+                                                            tmp_path: Path) -> None:
+    from tests.scale_data import undecodable_jpeg
+
+    def corrupt(row: dict) -> None:
+        row["image"]["bytes"] = undecodable_jpeg(3, row["width"], row["height"])
+
+    broken = tamper(coins_vqa, tmp_path / "d", corrupt, row=3)
+    assert validate_dataset(broken).ok  # the header and verify() pass: only decoding fails
+    result = run_cli("validate", broken, "--deep", "--workers", "2")
+    assert result.exit_code == 1
+    assert "train: train-00000-of-00001.parquet row 3 (train/" in result.output
+    assert "does not decode" in result.output
+    one = validate_dataset(broken, deep=True, workers=1).problems
+    assert validate_dataset(broken, deep=True, workers=2).problems == one
+    assert [p.row for p in one] == [3]

@@ -11,8 +11,8 @@ from dsconv.cli.app import State, app, err_console
 from dsconv.errors import DsconvError
 
 # Each module registers its commands on `app`; the help lists panels in this order.
-COMMAND_MODULES = ("convert", "docs", "validate", "inspect", "publish", "train", "evaluate",
-                   "score", "sample", "catalog")
+COMMAND_MODULES = ("convert", "docs", "merge", "validate", "inspect", "publish", "train",
+                   "evaluate", "score", "sample", "catalog")
 for _module in COMMAND_MODULES:
     import_module(f"dsconv.cli.{_module}")
 

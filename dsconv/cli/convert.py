@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import shlex
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from dsconv.classes import ClassFilter, ClassMap
 from dsconv.cli.app import CONVERT, app, console, progress
+from dsconv.cli.scale import MaxImageSize, NumShards, Scale, ShardIndex, WorkersOpt
 from dsconv.convert import ConvertOptions, convert_detection
 from dsconv.converters.base import Ledger, ReaderOptions
 from dsconv.converters.boxes import BoxPolicy
@@ -66,8 +69,9 @@ def run_conversion(
     fmt: str, src: Path, out: Path, tasks: list[str], options: ReaderOptions, *,
     prompt: str | None, include_zero: bool, seed: int, overwrite: bool, paraphrases: int = 1,
     absent_rate: float = 0.0, classes: str | None = None, split_ratios: str | None = None,
-    source: str | None = None,
+    source: str | None = None, scale: Scale | None = None,
 ) -> ConversionReport:
+    scale = scale or Scale()
     selected = [get_task(t) for t in dict.fromkeys(tasks)]
     class_map = ClassMap.parse(classes) if classes else None
     ratios = parse_ratios(split_ratios) if split_ratios else None
@@ -81,7 +85,9 @@ def run_conversion(
     convert_options = ConvertOptions(
         out=out, tasks=selected, context=context, overwrite=overwrite,
         source=source or str(src), command=shlex.join(["dsconv", *sys.argv[1:]]),
-        split_ratios=resolve_ratios(reader, ratios),
+        split_ratios=resolve_ratios(reader, ratios), max_image_size=scale.max_image_size,
+        workers=scale.workers, share=scale.share,
+        settings={"reader": asdict(options), "classes": classes},
     )
     report = convert_detection(reader, ledger, convert_options, progress)
     print_summary(report, out)
@@ -102,20 +108,22 @@ def warn_paraphrases(tasks: list[Task], n: int, prompt: str | None, ledger: Ledg
 
 
 def print_summary(report: ConversionReport, out: Path) -> None:
-    table = Table(title=f"{out} ({report.source_format} → {', '.join(report.tasks)})")
+    title = f"{out} ({report.source_format} → {', '.join(report.tasks)})"
+    table = Table(title=escape(title))
     for column in ("split", "images", "rows", "objects", "dropped"):
         table.add_column(column, justify="left" if column in ("split", "dropped") else "right")
     for name, split in report.splits.items():
         image_drops = {f"image {k}": v for k, v in split.images_dropped.items()}
         drops = {**split.objects_dropped, **image_drops}
-        table.add_row(name, str(split.images), str(split.rows), str(split.objects_kept),
+        table.add_row(escape(name), str(split.images), str(split.rows), str(split.objects_kept),
                       ", ".join(f"{k}: {v}" for k, v in drops.items()) or "-")
     console.print(table)
     for warning in report.warnings[:5]:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if len(report.warnings) > 5:
         console.print(f"[yellow]… {len(report.warnings) - 5} more warnings in the report[/]")
-    console.print(f"Wrote {out} (every drop and its reason: {out / 'conversion_report.json'})")
+    report_file = escape(str(out / "conversion_report.json"))
+    console.print(f"Wrote {escape(str(out))} (every drop and its reason: {report_file})")
 
 
 @app.command("coco-to-vqa", rich_help_panel=CONVERT)
@@ -127,6 +135,8 @@ def coco_to_vqa(
     paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, roboflow: Roboflow = None,
+    max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
+    num_shards: NumShards = None, shard_index: ShardIndex = None,
 ) -> None:
     """Convert a COCO dataset (Roboflow export or one annotation file) to a VQA dataset.
 
@@ -141,7 +151,8 @@ def coco_to_vqa(
         run_conversion("coco", src, out, task, options, prompt=prompt,
                        include_zero=include_zero, seed=seed, overwrite=overwrite,
                        paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                       split_ratios=split_ratios, source=source)
+                       split_ratios=split_ratios, source=source,
+                       scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
 @app.command("yolo-to-vqa", rich_help_panel=CONVERT)
@@ -151,7 +162,9 @@ def yolo_to_vqa(
     seed: Seed = 0, overwrite: Overwrite = False,
     paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
-    allow_outside_root: AllowOutside = False,
+    allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
+    workers: WorkersOpt = None, num_shards: NumShards = None,
+    shard_index: ShardIndex = None,
 ) -> None:
     """Convert a YOLO dataset (Ultralytics data.yaml layout or Darknet) to a VQA dataset.
 
@@ -162,7 +175,8 @@ def yolo_to_vqa(
     run_conversion("yolo", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios)
+                   split_ratios=split_ratios,
+                   scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
 @app.command("voc-to-vqa", rich_help_panel=CONVERT)
@@ -172,7 +186,9 @@ def voc_to_vqa(
     keep_difficult: KeepDifficult = False, seed: Seed = 0, overwrite: Overwrite = False,
     paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
-    allow_outside_root: AllowOutside = False,
+    allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
+    workers: WorkersOpt = None, num_shards: NumShards = None,
+    shard_index: ShardIndex = None,
 ) -> None:
     """Convert a Pascal VOC dataset (Annotations/, JPEGImages/, ImageSets/) to a VQA dataset.
 
@@ -183,7 +199,8 @@ def voc_to_vqa(
     run_conversion("voc", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios)
+                   split_ratios=split_ratios,
+                   scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
 @app.command("convert", rich_help_panel=CONVERT)
@@ -196,7 +213,9 @@ def convert(
     seed: Seed = 0, overwrite: Overwrite = False,
     paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
-    allow_outside_root: AllowOutside = False,
+    allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
+    workers: WorkersOpt = None, num_shards: NumShards = None,
+    shard_index: ShardIndex = None,
 ) -> None:
     """Convert a dataset in any installed format, including third-party ones.
 
@@ -208,4 +227,5 @@ def convert(
     run_conversion(from_, src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios)
+                   split_ratios=split_ratios,
+                   scale=Scale.parse(workers, max_image_size, num_shards, shard_index))

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from dsconv.cli.app import CONVERT, app, console, progress
+from dsconv.cli.scale import MaxImageSize, Scale, WorkersOpt
 from dsconv.schemas.report import ConversionReport
 from dsconv.tasks.docvqa import DEFAULT_PREFIX
 
@@ -47,12 +48,15 @@ def docvqa_to_vqa(
         min=1, help="Read at most this many questions per split (a quick look at a large "
                     "Hub dataset).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
 ) -> None:
     """Convert document questions (image, question, reference answers) to a VQA dataset.
 
     Reads the Hub in streaming mode, so a large split never sits in memory; image bytes are
-    copied untouched. Rows whose question is empty, whose answers are missing or whose image
-    does not decode are left out and listed in conversion_report.json.
+    copied untouched unless --max-image-size shrinks them. Rows whose question is empty, whose
+    answers are missing or whose image does not decode are left out and listed in
+    conversion_report.json. (No --num-shards here: a part must skip the others' images, which
+    needs a source indexed up front, as the detection commands' are; a stream is not.)
 
     Example: [bold]dsconv docvqa-to-vqa HuggingFaceM4/DocumentVQA out/docvqa --split validation[/]
     """
@@ -63,12 +67,14 @@ def docvqa_to_vqa(
                         id=id_col, doc_id=doc_id_col),
         splits=tuple(split or ()), limit=limit,
     )
-    report = run_documents(src, out, options, prefix=prefix, overwrite=overwrite)
+    report = run_documents(src, out, options, prefix=prefix, overwrite=overwrite,
+                           scale=Scale.parse(workers, max_image_size))
     print_document_summary(report, out)
 
 
 def run_documents(
-    src: str, out: Path, options: DocReaderOptions, *, prefix: str, overwrite: bool
+    src: str, out: Path, options: DocReaderOptions, *, prefix: str, overwrite: bool,
+    scale: Scale | None = None,
 ) -> ConversionReport:
     """Reader, the docvqa task and the shared pipeline, wired as `run_conversion` does it."""
     from dsconv.convert import ConvertOptions, convert_dataset
@@ -77,6 +83,7 @@ def run_documents(
     from dsconv.tasks.base import TaskContext, get_task
     from dsconv.tasks.docvqa import document_rows
 
+    scale = scale or Scale()
     ledger = DocumentLedger()
     reader = DocVQAReader(src, ledger, options)
     context = TaskContext(Vocabulary([]), options={"prefix": prefix})
@@ -87,6 +94,7 @@ def run_documents(
         notes=(f"Questions start with {token}. `answer` is the first reference answer, the "
                "training target; `answers` keeps every reference for scoring (ANLS, "
                "Levenshtein similarity). Documents have no objects.",),
+        max_image_size=scale.max_image_size, workers=scale.workers,
     )
     return convert_dataset(reader, ledger, convert_options,
                            lambda sample: document_rows(sample, context), progress)

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from dsconv.cli.app import INSPECT, app, console, err_console, progress
+from dsconv.parallel import resolve_workers
 from dsconv.validate import validate_dataset
 
 SHOWN = 20
@@ -20,13 +21,18 @@ def validate(
     deep: Annotated[bool, typer.Option(help="Decode every image fully.")] = False,
     strict: Annotated[bool, typer.Option(
         help="Fail on leakage (the same image bytes in two splits), not only warn.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        min=1, show_default="all cores",
+        help="Processes decoding images with --deep; problems are listed in row order "
+        "whatever the number.")] = None,
 ) -> None:
     """Check every row, every answer against its objects, and every image; exit 1 on any problem.
 
 
     Example: [bold]dsconv validate out/coins-vqa[/]
     """
-    result = validate_dataset(dataset, deep=deep, strict=strict, progress=progress)
+    result = validate_dataset(dataset, deep=deep, strict=strict,
+                              workers=resolve_workers(workers), progress=progress)
     table = Table(title=f"validate {dataset}")
     table.add_column("split")
     table.add_column("rows", justify="right")

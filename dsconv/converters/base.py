@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -17,6 +17,10 @@ from dsconv.converters.boxes import OUTSIDE_REASONS, BoxPolicy
 from dsconv.errors import InputError
 from dsconv.io.layout import split_sort_key
 from dsconv.schemas.report import Drop, SplitReport
+
+Key = tuple[int, int]  # (split position, item position): where in the source a record was made
+BEFORE_ITEMS: Key = (-1, 0)  # while indexing the source and checking options
+AFTER_ITEMS: Key = (1 << 62, 0)  # findings over the whole output (leakage)
 
 SPLIT_ALIASES = {"train": "train", "valid": "validation", "val": "validation",
                  "validation": "validation", "test": "test"}
@@ -80,6 +84,11 @@ class Ledger:
         self._clipped: Counter[str] = Counter()
         self.drops: list[Drop] = []
         self.warnings: list[str] = []
+        # Where in the source each drop and warning was found, so that drops recorded late (by
+        # a worker process) and the parts of a sharded run can be put back in reading order.
+        self.cursor: Key = BEFORE_ITEMS
+        self.drop_keys: list[Key] = []
+        self.warning_keys: list[Key] = []
 
     def split(self, split: str) -> SplitReport:
         return self._splits[split]
@@ -96,13 +105,30 @@ class Ledger:
                              f"annotation {annotation}" if annotation else None)
         report = self._splits[split]
         report.objects_dropped[reason] = report.objects_dropped.get(reason, 0) + 1
-        self.drops.append(Drop(split=split, file=file, reason=reason,
-                               annotation=annotation, detail=detail))
+        self.record_drop(Drop(split=split, file=file, reason=reason,
+                              annotation=annotation, detail=detail))
 
     def drop_image(self, split: str, file: str, reason: str, detail: str | None = None) -> None:
         report = self._splits[split]
         report.images_dropped[reason] = report.images_dropped.get(reason, 0) + 1
-        self.drops.append(Drop(split=split, file=file, reason=reason, detail=detail))
+        self.record_drop(Drop(split=split, file=file, reason=reason, detail=detail))
+
+    def drop_sample(self, sample: DetectionSample | DocumentSample, reason: str, detail: str,
+                    key: Key) -> None:
+        """A sample the reader yielded that cannot be used after all (an image that fails to
+        decode when resized): the image and its objects are dropped where it was read."""
+        cursor, self.cursor = self.cursor, key
+        try:
+            self.drop_image(sample.split, sample.file_name or sample.image_id, reason, detail)
+            for obj in getattr(sample, "objects", ()):
+                self.drop_object(sample.split, sample.file_name, reason,
+                                 detail=f"class {obj.category!r}")
+        finally:
+            self.cursor = cursor
+
+    def record_drop(self, drop: Drop) -> None:
+        self.drops.append(drop)
+        self.drop_keys.append(self.cursor)
 
     def clipped(self, split: str) -> None:
         self._clipped[split] += 1
@@ -115,15 +141,44 @@ class Ledger:
             report.objects_kept += len(sample.objects)
             self._per_class[sample.split].update(o.category for o in sample.objects)
 
-    def warn(self, message: str) -> None:
+    def warn(self, message: str, key: Key | None = None) -> None:
         self.warnings.append(message)
+        self.warning_keys.append(self.cursor if key is None else key)
 
-    def split_reports(self, classes: list[str]) -> dict[str, SplitReport]:
-        """Per-split reports, per-class counts in vocabulary order, splits in canonical order."""
+    def in_reading_order(self) -> tuple[list[Drop], list[str]]:
+        """Drops and warnings sorted (stably) by where they were found: what a one-process run
+        that reads, resizes and writes each image in turn records."""
+        return _by_key(self.drops, self.drop_keys), _by_key(self.warnings, self.warning_keys)
+
+    def clear(self) -> None:
+        """Forget everything recorded so far but the split names: the parts of a sharded run
+        other than the first leave what indexing the source found to part 0, so that the
+        parts' reports add up to one run's."""
+        names = self._splits.keys() | self._seen.keys()
+        self._splits = defaultdict(SplitReport, {name: SplitReport() for name in names})
+        self._per_class.clear()
+        self._seen.clear()
+        self._clipped.clear()
+        for records in (self.drops, self.warnings, self.drop_keys, self.warning_keys):
+            records.clear()
+
+    def objects_seen(self) -> dict[str, int]:
+        """Objects read per split (`objects_total` of a report), whatever became of them."""
+        return {name: self._seen[name] for name in sorted(self._seen, key=split_sort_key)}
+
+    def split_reports(self, classes: list[str], *, settled: bool = False
+                      ) -> dict[str, SplitReport]:
+        """Per-split reports, per-class counts in vocabulary order, splits in canonical order.
+
+        `settled` (a part of a sharded run): the objects counted are those kept or dropped
+        here; objects read while indexing are settled by whichever part reads their image.
+        """
         out: dict[str, SplitReport] = {}
         for name in sorted(self._splits.keys() | self._seen.keys(), key=split_sort_key):
             report = self._splits[name]
             report.objects_total = self._seen[name]
+            if settled:
+                report.objects_total = report.objects_kept + sum(report.objects_dropped.values())
             report.objects_clipped = self._clipped[name]
             counts = self._per_class[name]
             report.per_class = {c: counts[c] for c in classes if counts[c]}
@@ -131,6 +186,11 @@ class Ledger:
             report.images_dropped = dict(sorted(report.images_dropped.items()))
             out[name] = SplitReport.model_validate(report.model_dump())
         return out
+
+
+def _by_key(records: list[Any], keys: list[Key]) -> list[Any]:
+    order = sorted(range(len(records)), key=keys.__getitem__)
+    return [records[i] for i in order]
 
 
 class IndexedReader(ABC):
@@ -161,10 +221,19 @@ class IndexedReader(ABC):
         return len(self._index[split])
 
     def samples(self, split: str) -> Iterator[DetectionSample]:
-        for item in self._index[split]:
-            sample = self._sample(split, item)
+        for item in self.items(split):
+            sample = self.read(split, item)
             if sample is not None:
                 yield sample
+
+    def items(self, split: str) -> Sequence[Any]:
+        """The split's index entries in reading order: a part of a sharded conversion reads
+        every n-th one, without touching the others' images."""
+        return self._index[split]
+
+    def read(self, split: str, item: Any) -> DetectionSample | None:
+        """One index entry's sample, or None when it is dropped (the ledger says why)."""
+        return self._sample(split, item)
 
     @abstractmethod
     def _sample(self, split: str, item: Any) -> DetectionSample | None: ...

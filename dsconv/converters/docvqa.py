@@ -23,16 +23,16 @@ from dsconv.converters.base import (
     SPLIT_ALIASES,
     DetectionSample,
     DocumentSample,
+    Key,
     Ledger,
     Vocabulary,
     canonical_split,
 )
 from dsconv.errors import DsconvError, InputError
-from dsconv.io.images import image_size
+from dsconv.io.images import check_image, image_size
 from dsconv.io.layout import split_sort_key
 from dsconv.schemas.report import Drop, SplitReport
 from dsconv.splits import image_digest
-from dsconv.validate import check_image
 
 BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".csv": "csv", ".json": "json"}
 DEFAULT_ID_COL = "questionId"
@@ -103,8 +103,21 @@ class DocumentLedger(Ledger):
         dropped = self.split(split).questions_dropped
         assert dropped is not None, "read_question comes first"
         dropped[reason] = dropped.get(reason, 0) + 1
-        self.drops.append(Drop(split=split, file=file, reason=reason,
-                               annotation=annotation, detail=detail))
+        self.record_drop(Drop(split=split, file=file, reason=reason,
+                              annotation=annotation, detail=detail))
+
+    def drop_sample(self, sample: DetectionSample | DocumentSample, reason: str, detail: str,
+                    key: Key) -> None:
+        """A question whose image fails to decode when resized is dropped like one whose
+        image failed to read."""
+        if not isinstance(sample, DocumentSample):
+            return super().drop_sample(sample, reason, detail, key)
+        cursor, self.cursor = self.cursor, key
+        try:
+            self.drop_question(sample.split, sample.file_name or sample.image_id, reason,
+                               f"question {sample.question_id}", detail)
+        finally:
+            self.cursor = cursor
 
     def kept(self, sample: DetectionSample | DocumentSample, rows: int) -> None:
         report = self.split(sample.split)

@@ -26,8 +26,14 @@ def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
+def _one_line(name: str) -> str:
+    """Class names come from strangers' files; a newline in one would break text layout."""
+    return " ".join(name.split()) or repr(name)
+
+
 def histogram_png(counts: Mapping[str, int], title: str) -> bytes:
     """A horizontal bar per class, in the order given, with its count; deterministic bytes."""
+    counts = {_one_line(name): count for name, count in counts.items()}
     label_font, title_font = font(14), font(16)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     label_width = max((probe.textlength(name, font=label_font) for name in counts), default=0)

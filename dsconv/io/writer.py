@@ -162,14 +162,16 @@ class DatasetWriter:
         return self.shards
 
     def write_text(self, name: str, text: str) -> None:
-        path = self.tmp / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        self.path(name).write_text(text, encoding="utf-8")
 
     def write_bytes(self, name: str, data: bytes) -> None:
+        self.path(name).write_bytes(data)
+
+    def path(self, name: str) -> Path:
+        """Where a file of the dataset goes until the commit, for one written as a stream."""
         path = self.tmp / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        return path
 
     def commit(self) -> Path:
         if self._sinks:

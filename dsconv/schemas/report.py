@@ -55,6 +55,23 @@ class SplitReport(BaseModel):
         return self
 
 
+class PartInfo(BaseModel):
+    """Marks the report of one part of a sharded conversion (`--num-shards/--shard-index`):
+    `dsconv merge` joins parts whose fingerprints match and whose indexes are 0 … count-1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=0)
+    count: int = Field(ge=1)
+    fingerprint: str  # SHA-256 of everything that shapes the rows: source, options, tasks
+
+    @model_validator(mode="after")
+    def _in_range(self) -> PartInfo:
+        if self.index >= self.count:
+            raise ValueError(f"part index {self.index} is not below the count {self.count}")
+        return self
+
+
 class ConversionReport(BaseModel):
     """Written as conversion_report.json; no timestamps, so two runs give the same bytes."""
 
@@ -73,3 +90,5 @@ class ConversionReport(BaseModel):
     # florence-od only: each class → the name its answers use (letters, digits and spaces).
     florence_od_names: dict[str, str] | None = Field(
         default=None, exclude_if=lambda v: v is None)
+    # Set in a part of a sharded conversion only; absent from a whole or merged dataset.
+    part: PartInfo | None = Field(default=None, exclude_if=lambda v: v is None)
