@@ -191,7 +191,6 @@ class YoloReader(IndexedReader):
     def _object(
         self, split: str, item: _Item, number: int, text: str, width: int, height: int
     ) -> DetectionObject | None:
-        label = _relative(item.label, self.root)
         try:
             class_id, values = _parse_line(text, self._keypoint_fields)
             if class_id not in self._names:
@@ -200,9 +199,11 @@ class YoloReader(IndexedReader):
             box, note = check_box(
                 _pixel_box(values, width, height), width, height, self.options.box_policy)
         except _BadLine as bad:
+            label = _relative(item.label, self.root)
             self.ledger.drop_object(split, label, bad.reason, f"{label}:{number}", bad.detail)
             return None
         if box is None:
+            label = _relative(item.label, self.root)
             self.ledger.drop_object(split, label, note or "invalid_box", f"{label}:{number}")
             return None
         if note == "clipped":
