@@ -3,13 +3,46 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from PIL import Image
 from typer.testing import CliRunner
 
 import dsconv.cli  # noqa: F401  (registers every command on the app)
 from dsconv.cli.app import app
+from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
+from dsconv.schemas.report import SplitReport
 
 
 def run_cli(*args: str | Path):
     """Invoke the CLI in-process; exceptions stay on the result for the test to inspect."""
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
+
+
+def write_image(
+    path: Path, size: tuple[int, int] = (100, 50), fmt: str = "JPEG",
+    color: tuple[int, int, int] = (90, 120, 150),
+) -> Path:
+    """A small real image file, its folders made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path, fmt)
+    return path
+
+
+def write_text(path: Path, content: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def read_all(
+    reader_type: type, src: Path, options: ReaderOptions | None = None
+) -> tuple[Any, Ledger, dict[str, list[DetectionSample]], dict[str, SplitReport]]:
+    """Read every split the way a conversion does; the reports check that counts add up."""
+    ledger = Ledger()
+    reader = reader_type(src, ledger, options)
+    samples = {split: list(reader.samples(split)) for split in reader.splits()}
+    for items in samples.values():
+        for sample in items:
+            ledger.kept(sample, 1)
+    return reader, ledger, samples, ledger.split_reports(reader.vocabulary().classes)

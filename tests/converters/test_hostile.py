@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
 from dsconv.converters.coco import CocoReader
@@ -23,35 +22,24 @@ from dsconv.io.dataset import iter_rows, read_report
 from dsconv.io.writer import TEMP_PREFIX
 from dsconv.schemas.report import SplitReport
 from dsconv.validate import validate_dataset
-from tests.helpers import run_cli
+from tests.helpers import read_all, run_cli, write_image, write_text
 
 Reader = type[CocoReader] | type[YoloReader] | type[VocReader]
 LABEL = "0 0.5 0.5 0.2 0.2\n"
 
 
 def image(path: Path, size: tuple[int, int] = (40, 30)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, (90, 120, 150)).save(path, "JPEG")
-    return path
+    return write_image(path, size)
 
 
-def text(path: Path, content: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(content, encoding="utf-8")
-    return path
+text = write_text
 
 
 def read(
-    reader: Reader, src: Path, **options: object
+    reader: type, src: Path, **options: object
 ) -> tuple[Ledger, dict[str, list[DetectionSample]], dict[str, SplitReport]]:
-    """Read every split the way a conversion does; the reports check that counts add up."""
-    ledger = Ledger()
-    found = reader(src, ledger, ReaderOptions(**options))  # type: ignore[arg-type]
-    samples = {split: list(found.samples(split)) for split in found.splits()}
-    for items in samples.values():
-        for sample in items:
-            ledger.kept(sample, 1)
-    return ledger, samples, ledger.split_reports(found.vocabulary().classes)
+    _, ledger, samples, reports = read_all(reader, src, ReaderOptions(**options))
+    return ledger, samples, reports
 
 
 def names(samples: dict[str, list[DetectionSample]]) -> list[str]:

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
 from dsconv.converters.voc import VocReader
@@ -14,7 +13,7 @@ from dsconv.errors import InputError
 from dsconv.io.dataset import read_report
 from dsconv.samples.coins import write_coins
 from dsconv.schemas.report import SplitReport
-from tests.helpers import run_cli
+from tests.helpers import read_all, run_cli, write_image
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -38,9 +37,7 @@ EXTERNAL_ENTITY = """<?xml version="1.0"?>
 
 
 def image(path: Path, size: tuple[int, int] = (100, 80)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, (200, 180, 40)).save(path, "JPEG")
-    return path
+    return write_image(path, size, color=(200, 180, 40))
 
 
 def obj(name: str, box: tuple[float, float, float, float], extra: str = "") -> str:
@@ -66,14 +63,7 @@ def devkit(root: Path, stem: str, *objects: str, size: tuple[int, int] | None = 
 def read(
     src: Path, options: ReaderOptions | None = None
 ) -> tuple[VocReader, Ledger, dict[str, list[DetectionSample]], dict[str, SplitReport]]:
-    """Read every split the way a conversion does; the reports check that counts add up."""
-    ledger = Ledger()
-    reader = VocReader(src, ledger, options)
-    samples = {split: list(reader.samples(split)) for split in reader.splits()}
-    for items in samples.values():
-        for sample in items:
-            ledger.kept(sample, 1)
-    return reader, ledger, samples, ledger.split_reports(reader.vocabulary().classes)
+    return read_all(VocReader, src, options)
 
 
 def test_coins_sample_converts_and_validates(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
 from dsconv.converters.yolo import YoloReader
@@ -15,32 +14,18 @@ from dsconv.errors import InputError
 from dsconv.io.dataset import iter_rows, read_report
 from dsconv.samples.coins import write_coins
 from dsconv.schemas.report import SplitReport
-from tests.helpers import run_cli
+from tests.helpers import read_all, run_cli, write_image, write_text
+
+image = write_image
 
 
-def image(path: Path, size: tuple[int, int] = (100, 50), fmt: str = "JPEG") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, (90, 120, 150)).save(path, fmt)
-    return path
-
-
-def text(path: Path, content: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(content, encoding="utf-8")
-    return path
+text = write_text
 
 
 def read(
     src: Path, options: ReaderOptions | None = None
 ) -> tuple[YoloReader, Ledger, dict[str, list[DetectionSample]], dict[str, SplitReport]]:
-    """Read every split the way a conversion does; the reports check that counts add up."""
-    ledger = Ledger()
-    reader = YoloReader(src, ledger, options)
-    samples = {split: list(reader.samples(split)) for split in reader.splits()}
-    for items in samples.values():
-        for sample in items:
-            ledger.kept(sample, 1)
-    return reader, ledger, samples, ledger.split_reports(reader.vocabulary().classes)
+    return read_all(YoloReader, src, options)
 
 
 def test_coins_sample_converts_and_validates(tmp_path: Path) -> None:
