@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 
 def resolve_inside(root: Path, name: str, allow_outside: bool = False) -> Path:
@@ -12,22 +12,23 @@ def resolve_inside(root: Path, name: str, allow_outside: bool = False) -> Path:
 
     Annotation files come from strangers: an absolute name, `..`, or a symlink could make us
     copy any file on the machine into a dataset that is then published. Folders are resolved
-    once each (cached), so the check costs one `lstat` per image.
+    once each (cached) and names checked as strings, so the check costs one `lstat` per image.
     """
     if not name or any(ord(c) < 32 or c == "\x7f" for c in name):
         raise ValueError(f"file name {name!r} is empty or has control characters")
     if allow_outside:
         return root / name
-    pure = PurePosixPath(name.replace("\\", "/"))
-    if pure.is_absolute() or PureWindowsPath(name).is_absolute() or ".." in pure.parts:
+    parts = name.replace("\\", "/").split("/")
+    drive = len(parts[0]) == 2 and parts[0][1] == ":" and parts[0][0].isalpha()
+    if parts[0] == "" or drive or ".." in parts:  # /x, \\server\share, C:\x, a/../b
         raise ValueError(f"file name {name!r} leaves the dataset folder (use --allow-outside-root)")
-    path = root / name
-    base = _real(str(root))
+    path = os.path.join(root, name)
+    base = _real(os.fspath(root))
     real = os.path.realpath(path) if os.path.islink(path) else os.path.join(
-        _real(str(path.parent)), path.name)
-    if os.path.commonpath((base, real)) != base:
+        _real(os.path.dirname(path)), os.path.basename(path))
+    if real != base and not real.startswith(base + os.sep):
         raise ValueError(f"file name {name!r} resolves outside {root} (use --allow-outside-root)")
-    return path
+    return Path(path)
 
 
 @lru_cache(maxsize=4096)
