@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from dsconv.io.jpeg_header import jpeg_header
+
 ORIENTATION = 0x0112
 _SWAPS_AXES = {5, 6, 7, 8}
 BLOCKS_KEPT = 4  # Pillow memory blocks (16 MB each) a worker keeps for the next image
@@ -29,6 +31,10 @@ def image_size(data: bytes) -> tuple[int, int]:
     """Upright size from the header; ValueError if the bytes are not a whole image."""
     if not data:
         raise ValueError("empty file")
+    header = jpeg_header(data)
+    if header is not None and truncation(data, "JPEG") is None:
+        width, height, orientation = header
+        return (height, width) if orientation in _SWAPS_AXES else (width, height)
     try:
         with Image.open(io.BytesIO(data)) as image:
             problem = truncation(data, image.format)
