@@ -11,7 +11,10 @@ from dsconv.tasks.base import all_tasks
 
 @app.command("formats", rich_help_panel=MORE)
 def formats() -> None:
-    """List the source formats installed (built in and from plugins)."""
+    """List the source formats installed (built in and from plugins).
+
+    Example: [bold]dsconv formats[/]
+    """
     table = Table("format", "reader", "description")
     for name, target in available().items():
         reader = get_reader(name)
@@ -21,7 +24,10 @@ def formats() -> None:
 
 @app.command("tasks", rich_help_panel=MORE)
 def tasks() -> None:
-    """List the question/answer templates."""
+    """List the question/answer templates.
+
+    Example: [bold]dsconv tasks[/]
+    """
     table = Table("task", "what it asks", "phrasings")
     for item in all_tasks():
         table.add_row(item.name, item.summary, str(len(item.prompts) or "-"))

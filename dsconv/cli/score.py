@@ -27,7 +27,10 @@ def score_command(
         int, typer.Option(min=0, help="Also write the N worst rows to failures.jsonl.")
     ] = 0,
 ) -> None:
-    """Score predictions: exact match for every task, plus count, ANLS and mAP metrics by task."""
+    """Score predictions: exact match for every task, plus count, ANLS and mAP metrics by task.
+
+    Example: [bold]dsconv score predictions.jsonl --dataset out/coins-vqa --failures 20[/]
+    """
     result = score_dataset(predictions, dataset, split)
     written = write_results(result, out or predictions.parent, failures)
     print_report(result.metrics, console)

@@ -60,7 +60,10 @@ def train_command(
     push_to_hub: Annotated[str | None, _opt("Upload RUN_DIR/final to this Hub model repo.")]
     = None,
 ) -> None:
-    """Fine-tune a model on a VQA dataset: RUN_DIR/final and best, checkpoints, metrics.jsonl."""
+    """Fine-tune a model on a VQA dataset: RUN_DIR/final and best, checkpoints, metrics.jsonl.
+
+    Example: [bold]dsconv train out/coins-vqa --model moondream2 --output runs/coins[/]
+    """
     from accelerate import PartialState
 
     from dsconv.train.config import TrainConfig

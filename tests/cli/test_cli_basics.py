@@ -8,7 +8,11 @@ import pytest
 
 from tests.helpers import run_cli
 
-COMMANDS = ["coco-to-vqa", "yolo-to-vqa", "voc-to-vqa", "convert", "validate", "sample coins"]
+COMMANDS = [
+    "coco-to-vqa", "yolo-to-vqa", "voc-to-vqa", "convert", "docvqa-to-vqa", "merge", "validate",
+    "stats", "preview", "push", "export", "card", "pull roboflow", "train", "eval", "score",
+    "sample coins", "sample docs", "tasks", "formats",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
