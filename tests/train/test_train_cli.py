@@ -186,3 +186,16 @@ def test_accelerate_launch_two_processes(tiny_vqa: Path, tiny_florence2: Path,
     records = read_metrics(run)
     assert [(r["type"], r["step"]) for r in records] == [("train", 2), ("eval", 2)]
     assert "| processes | 2 |" in (run / "final" / "README.md").read_text()
+
+
+def test_a_task_the_model_cannot_learn_stops_before_any_work(tmp_path: Path) -> None:
+    from dsconv.errors import DsconvError
+    from dsconv.samples.coins import write_coins
+
+    write_coins(tmp_path / "src", images=6, seed=1)
+    data = tmp_path / "od"
+    assert run_cli("coco-to-vqa", tmp_path / "src", data, "--task", "florence-od").exit_code == 0
+    result = run_cli("train", data, "--model", "moondream2", "--output", tmp_path / "run")
+    assert isinstance(result.exception, DsconvError)
+    assert "cannot learn task 'florence-od'" in str(result.exception)
+    assert not (tmp_path / "run").exists()

@@ -278,6 +278,9 @@ class Moondream2Adapter(ModelAdapter):
         warmup=0.1,
         freeze_vision=True,
     )
+    # Moondream answers in free text; florence-od's <loc_*> targets mean nothing to it.
+    supported_tasks: ClassVar[frozenset[str] | None] = frozenset(
+        {"count-json", "count-class", "presence", "list-objects", "docvqa"})
 
     @classmethod
     def from_pretrained(
