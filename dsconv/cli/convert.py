@@ -107,16 +107,26 @@ def warn_paraphrases(tasks: list[Task], n: int, prompt: str | None, ledger: Ledg
                         "all of them used")
 
 
-def print_summary(report: ConversionReport, out: Path) -> None:
-    title = f"{out} ({report.source_format} → {', '.join(report.tasks)})"
-    table = Table(title=escape(title))
-    for column in ("split", "images", "rows", "objects", "dropped"):
+def summary_table(report: ConversionReport, out: Path, columns: tuple[str, ...]) -> Table:
+    """The summary's table, its title and cells escaped: names come from the source."""
+    table = Table(title=escape(f"{out} ({report.source_format} → {', '.join(report.tasks)})"))
+    for column in columns:
         table.add_column(column, justify="left" if column in ("split", "dropped") else "right")
+    return table
+
+
+def print_summary(report: ConversionReport, out: Path) -> None:
+    table = summary_table(report, out, ("split", "images", "rows", "objects", "dropped"))
     for name, split in report.splits.items():
         image_drops = {f"image {k}": v for k, v in split.images_dropped.items()}
         drops = {**split.objects_dropped, **image_drops}
         table.add_row(escape(name), str(split.images), str(split.rows), str(split.objects_kept),
-                      ", ".join(f"{k}: {v}" for k, v in drops.items()) or "-")
+                      escape(", ".join(f"{k}: {v}" for k, v in drops.items()) or "-"))
+    print_footer(report, out, table)
+
+
+def print_footer(report: ConversionReport, out: Path, table: Table) -> None:
+    """The table, then the first warnings and where the report is, shared by every converter."""
     console.print(table)
     for warning in report.warnings[:5]:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)

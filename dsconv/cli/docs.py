@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from dsconv.cli.app import CONVERT, app, console, progress
+from dsconv.cli.app import CONVERT, app, progress
+from dsconv.cli.convert import print_footer, summary_table
 from dsconv.cli.scale import MaxImageSize, Scale, WorkersOpt
 from dsconv.schemas.report import ConversionReport
 from dsconv.tasks.docvqa import DEFAULT_PREFIX
@@ -101,14 +102,9 @@ def run_documents(
 
 
 def print_document_summary(report: ConversionReport, out: Path) -> None:
-    table = Table(title=f"{out} ({report.source_format} → {', '.join(report.tasks)})")
-    for column in ("split", "images", "questions", "rows", "dropped"):
-        table.add_column(column, justify="left" if column in ("split", "dropped") else "right")
+    table = summary_table(report, out, ("split", "images", "questions", "rows", "dropped"))
     for name, split in report.splits.items():
         dropped = ", ".join(f"{k}: {v}" for k, v in (split.questions_dropped or {}).items())
-        table.add_row(name, str(split.images), str(split.questions or 0), str(split.rows),
-                      dropped or "-")
-    console.print(table)
-    for warning in report.warnings[:5]:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    console.print(f"Wrote {out} (every drop and its reason: {out / 'conversion_report.json'})")
+        table.add_row(escape(name), str(split.images), str(split.questions or 0),
+                      str(split.rows), escape(dropped or "-"))
+    print_footer(report, out, table)
