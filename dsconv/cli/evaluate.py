@@ -11,16 +11,6 @@ from typing import Annotated
 import typer
 
 from dsconv.cli.app import MODEL, app, console, progress
-from dsconv.eval.predict import (
-    PREDICTIONS_FILE,
-    check_split,
-    load_model,
-    resolve_model,
-    score_predictions,
-    write_predictions,
-)
-from dsconv.eval.report import print_report
-from dsconv.eval.score import write_results
 
 
 @app.command("eval", rich_help_panel=MODEL)
@@ -52,6 +42,17 @@ def eval_command(
 
     Example: [bold]dsconv eval runs/coins --dataset out/coins-vqa --split test[/]
     """
+    from dsconv.eval.predict import (
+        PREDICTIONS_FILE,
+        check_split,
+        load_model,
+        resolve_model,
+        score_predictions,
+        write_predictions,
+    )
+    from dsconv.eval.report import print_report
+    from dsconv.eval.score import write_results
+
     rows = check_split(dataset, split)
     ref = resolve_model(model, model_family)
     adapter = load_model(ref, revision, device)

@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from dsconv.cli.app import MODEL, app, console
-from dsconv.eval.report import print_report
-from dsconv.eval.score import score_dataset, write_results
 
 
 @app.command("score", rich_help_panel=MODEL)
@@ -31,6 +29,9 @@ def score_command(
 
     Example: [bold]dsconv score predictions.jsonl --dataset out/coins-vqa --failures 20[/]
     """
+    from dsconv.eval.report import print_report
+    from dsconv.eval.score import score_dataset, write_results
+
     result = score_dataset(predictions, dataset, split)
     written = write_results(result, out or predictions.parent, failures)
     print_report(result.metrics, console)

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from dsconv.cli.app import INSPECT, app, console, err_console, progress
 from dsconv.parallel import resolve_workers
-from dsconv.validate import validate_dataset
 
 SHOWN = 20
 
@@ -31,6 +30,8 @@ def validate(
 
     Example: [bold]dsconv validate out/coins-vqa[/]
     """
+    from dsconv.validate import validate_dataset
+
     result = validate_dataset(dataset, deep=deep, strict=strict,
                               workers=resolve_workers(workers), progress=progress)
     table = Table(title=f"validate {dataset}")

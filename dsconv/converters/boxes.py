@@ -20,7 +20,8 @@ def check_box(
     "error" they are dropped as `box_partly_outside` (the ledger raises for "error").
     """
     x, y, w, h = box
-    if not all(math.isfinite(v) for v in box):
+    isfinite = math.isfinite
+    if not (isfinite(x) and isfinite(y) and isfinite(w) and isfinite(h)):
         return None, "invalid_box"
     if w <= 0 or h <= 0:
         return None, "degenerate_box"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def resolve_inside(root: Path, name: str, allow_outside: bool = False) -> Path:
@@ -14,7 +17,7 @@ def resolve_inside(root: Path, name: str, allow_outside: bool = False) -> Path:
     copy any file on the machine into a dataset that is then published. Folders are resolved
     once each (cached) and names checked as strings, so the check costs one `lstat` per image.
     """
-    if not name or any(ord(c) < 32 or c == "\x7f" for c in name):
+    if not name or _CONTROL.search(name):
         raise ValueError(f"file name {name!r} is empty or has control characters")
     if allow_outside:
         return root / name

@@ -4,14 +4,20 @@ Rows are buffered a row group at a time and streamed into shards; shards get the
 `-of-NNNNN` names only when the split is complete. Everything is written into a temporary
 sibling folder that replaces the target in one rename at the end, so a crash or Ctrl-C
 never leaves a half-written dataset where a finished one would be.
+
+Each row group is encoded and written by one background thread while the caller builds the
+next: pyarrow releases the GIL for that work, so it runs on a second core (a third of a
+conversion's time on 2 cores). One group at most waits to be written, so memory stays flat.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dsconv.errors import DsconvError
+from dsconv.io.columns import to_arrow
 from dsconv.io.layout import DATA_DIR, arrow_schema, shard_name
 
 ROWS_PER_GROUP = 100  # the Hub viewer reads a row group at a time; images make rows large
@@ -28,11 +35,11 @@ TEMP_PREFIX = ".dsconv-tmp-"
 
 
 class _SplitSink:
-    """One split's shards. Rows are buffered column by column: `Table.from_pydict` converts a
-    row group ten times faster than `from_pylist` does from row dicts."""
+    """One split's shards. Rows are buffered column by column and each column converted at
+    once (`dsconv.io.columns`): ten times faster than converting row dicts."""
 
-    def __init__(self, folder: Path, split: str, schema: pa.Schema) -> None:
-        self.folder, self.split, self.schema = folder, split, schema
+    def __init__(self, folder: Path, split: str, schema: pa.Schema, io: _WriteThread) -> None:
+        self.folder, self.split, self.schema, self.io = folder, split, schema, io
         self.columns: dict[str, list[Any]] = {name: [] for name in schema.names}
         self.buffered = 0
         self.shards: list[Path] = []
@@ -57,8 +64,9 @@ class _SplitSink:
             self.writer = pq.ParquetWriter(
                 path, self.schema, write_statistics=False, **encoding_options(self.schema)
             )
-        table = pa.Table.from_pydict(self.columns, schema=self.schema)
-        self.writer.write_table(table)
+        table = pa.Table.from_arrays(
+            [to_arrow(self.columns[f.name], f.type) for f in self.schema], schema=self.schema)
+        self.io.write(self.writer, table)
         self.rows += self.buffered
         self.shard_bytes += table.nbytes
         self.nbytes += table.nbytes
@@ -70,6 +78,7 @@ class _SplitSink:
 
     def close_shard(self) -> None:
         if self.writer is not None:
+            self.io.wait()
             self.writer.close()
             self.writer = None
             self.shard_bytes = 0
@@ -83,6 +92,30 @@ class _SplitSink:
             path.rename(self.folder / name)
             names.append(name)
         return names
+
+
+class _WriteThread:
+    """Row groups written in order by one thread, at most one waiting; a failed write is
+    raised by the next call."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="dsconv-parquet")
+        self._pending: Future[None] | None = None
+
+    def write(self, writer: pq.ParquetWriter, table: pa.Table) -> None:
+        self.wait()
+        self._pending = self._pool.submit(writer.write_table, table)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Finish what is queued (a failure is not raised: the caller is already failing or
+        has waited) and stop the thread."""
+        self._pool.shutdown(wait=True)
+        self._pending = None
 
 
 def encoding_options(schema: pa.Schema) -> dict[str, Any]:
@@ -139,6 +172,7 @@ class DatasetWriter:
                                          dir=self.target.parent))
         (self.tmp / DATA_DIR).mkdir()
         self._sinks: dict[str, _SplitSink] = {}
+        self._io = _WriteThread()
         self.shards: dict[str, list[str]] = {}
         self.nbytes: dict[str, int] = {}
         self._schema = schema or arrow_schema()
@@ -146,7 +180,8 @@ class DatasetWriter:
     def write(self, split: str, row: dict[str, Any]) -> None:
         sink = self._sinks.get(split)
         if sink is None:
-            sink = self._sinks[split] = _SplitSink(self.tmp / DATA_DIR, split, self._schema)
+            sink = self._sinks[split] = _SplitSink(self.tmp / DATA_DIR, split, self._schema,
+                                                   self._io)
         sink.add(row)
 
     def rows(self, split: str) -> int:
@@ -181,13 +216,16 @@ class DatasetWriter:
             old = self.target.with_name(f"{TEMP_PREFIX}{os.getpid()}-old-{self.target.name}")
             self.target.rename(old)
         self.tmp.rename(self.target)
+        self._io.close()
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return self.target
 
     def abort(self) -> None:
+        self._io.close()
         for sink in self._sinks.values():
-            sink.close_shard()
+            with contextlib.suppress(Exception):  # the file goes with the folder anyway
+                sink.close_shard()
         self._sinks.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache, partial
 from typing import Any
 
 from dsconv.converters.base import DetectionSample
@@ -17,19 +18,22 @@ from dsconv.errors import DsconvError
 from dsconv.tasks.base import TaskContext
 
 
-def prompt_rng(sample: DetectionSample, ctx: TaskContext, task: str) -> random.Random:
-    return ctx.rng(sample, f"{task}/prompt")
+def prompt_rng(sample: DetectionSample, ctx: TaskContext, task: str
+               ) -> Callable[[], random.Random]:
+    """The sample's prompt generator, made on first use (seeding one per sample is a
+    noticeable part of a conversion that never draws) and the same one after that."""
+    return cache(partial(ctx.rng, sample, f"{task}/prompt"))
 
 
-def choose(prompts: Sequence[str], ctx: TaskContext, rng: random.Random) -> str:
+def choose(prompts: Sequence[str], ctx: TaskContext, rng: Callable[[], random.Random]) -> str:
     """`--prompt` if given, else the default phrasing, or a draw among the first N of them.
 
-    With N = 1 nothing is drawn, so the generator stays untouched.
+    With N = 1 nothing is drawn, so no generator is made.
     """
     if ctx.prompt:
         return ctx.prompt
     n = min(max(ctx.paraphrases, 1), len(prompts))
-    return prompts[rng.randrange(n)] if n > 1 else prompts[0]
+    return prompts[rng().randrange(n)] if n > 1 else prompts[0]
 
 
 def render(template: str, **values: Any) -> str:
