@@ -99,27 +99,30 @@ class SplitAssigner:
 class LeakFinder:
     """Images whose bytes occur in more than one split, found by digest as samples stream by.
 
-    Remembers one (split, file) per digest; only digests seen in two splits keep more.
+    Remembers where each image was first seen under the first 16 bytes of its digest (a
+    collision is as unlikely as a SHA-256 one here, and the hex digest would double the
+    per-image cost); only digests seen in two splits keep their full hash and every file.
     """
 
-    _first: dict[str, tuple[str, str]] = field(default_factory=dict)
-    _leaks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    _first: dict[bytes, tuple[str, str]] = field(default_factory=dict)
+    _leaks: dict[bytes, tuple[str, dict[str, list[str]]]] = field(default_factory=dict)
 
     def add(self, split: str, file: str, digest: str) -> None:
-        first = self._first.setdefault(digest, (split, file))
-        leak = self._leaks.get(digest)
+        key = bytes.fromhex(digest[:32])
+        first = self._first.setdefault(key, (split, file))
+        leak = self._leaks.get(key)
         if leak is None:
             if first[0] == split:
                 return
-            leak = self._leaks[digest] = {first[0]: [first[1]]}
-        files = leak.setdefault(split, [])
+            leak = self._leaks[key] = (digest, {first[0]: [first[1]]})
+        files = leak[1].setdefault(split, [])
         if file not in files and (split, file) != first:
             files.append(file)
 
     def leaks(self) -> list[Leak]:
         return [Leak(hash=digest, splits=list(found),
                      files=[f"{split}/{name}" for split, names in found.items() for name in names])
-                for digest, found in self._leaks.items()]
+                for digest, found in self._leaks.values()]
 
 
 def leak_warning(leaks: list[Leak]) -> str:

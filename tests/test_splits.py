@@ -80,14 +80,15 @@ def test_assigner_moves_kept_objects_with_the_image() -> None:
 
 
 def test_leak_finder() -> None:
+    h1, h2 = image_digest(b"one"), image_digest(b"two")
     finder = LeakFinder()
-    finder.add("train", "a.jpg", "h1")
-    finder.add("train", "a-copy.jpg", "h1")
-    finder.add("train", "b.jpg", "h2")
-    finder.add("test", "c.jpg", "h1")
-    finder.add("test", "c.jpg", "h1")
+    finder.add("train", "a.jpg", h1)
+    finder.add("train", "a-copy.jpg", h1)
+    finder.add("train", "b.jpg", h2)
+    finder.add("test", "c.jpg", h1)
+    finder.add("test", "c.jpg", h1)
     (leak,) = finder.leaks()
-    assert (leak.hash, leak.splits, leak.files) == ("h1", ["train", "test"],
+    assert (leak.hash, leak.splits, leak.files) == (h1, ["train", "test"],
                                                     ["train/a.jpg", "test/c.jpg"])
 
 

@@ -64,14 +64,16 @@ class _SplitSink:
             self.writer = pq.ParquetWriter(
                 path, self.schema, write_statistics=False, **encoding_options(self.schema)
             )
+        self.io.wait()  # the group before is written before this one is converted: at most
+        # one group waits to be written and one is being converted, whatever the timing
         table = pa.Table.from_arrays(
             [to_arrow(self.columns[f.name], f.type) for f in self.schema], schema=self.schema)
+        for values in self.columns.values():
+            values.clear()
         self.io.write(self.writer, table)
         self.rows += self.buffered
         self.shard_bytes += table.nbytes
         self.nbytes += table.nbytes
-        for values in self.columns.values():
-            values.clear()
         self.buffered = 0
         if self.shard_bytes >= BYTES_PER_SHARD:
             self.close_shard()

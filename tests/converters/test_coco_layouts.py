@@ -132,3 +132,122 @@ def test_box_policy_clip_drop_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"a\.jpg:annotation 1: box partly outside"):
         reader = CocoReader(src, Ledger(box_policy="error"), ReaderOptions(box_policy="error"))
         list(reader.samples("train"))
+
+
+# --- the compact annotation index: rows made while the JSON is parsed ------------------------
+
+
+def test_a_number_in_the_annotations_list_is_an_error(tmp_path: Path) -> None:
+    import pytest
+
+    from dsconv.errors import InputError
+
+    (tmp_path / "annotations.json").write_text(coco([{"id": 1, "file_name": "a.jpg"}],
+                                                    [ann(1, 1), 7, ann(2, 1)]))
+    with pytest.raises(InputError, match=r"annotations\[1\]: annotation needs 'image_id'"):
+        CocoReader(tmp_path, Ledger())
+
+
+def test_annotation_like_objects_elsewhere_do_not_shift_rows(tmp_path: Path) -> None:
+    """The parser's hook sees every object with image_id and category_id, wherever it is: one
+    in `info` or inside an annotation must not take the place of a real annotation."""
+    jpeg(tmp_path / "a.jpg")
+    jpeg(tmp_path / "b.jpg")
+    cats = [{"id": 1, "name": "dime"}, {"id": 2, "name": "penny"}]
+    nested = {"image_id": 2, "category_id": 2, "bbox": [30, 30, 9, 9]}
+    anns = [ann(1, 1, box=(1, 1, 5, 5), cat=1) | {"attributes": nested},
+            ann(2, 2, box=(2, 2, 6, 6), cat=2),
+            {"image_id": 1, "category_id": 2, "bbox": [3, 3, 7, 7], "extra": [nested, nested]},
+            {"id": 4, "image_id": 1, "category_id": 1, "bbox": [1, 1, nested, 5]}]
+    doc = json.loads(coco([{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}],
+                          anns, cats))
+    doc = {"info": {"image_id": 2, "category_id": 1, "bbox": [0, 0, 1, 1]}, **doc}
+    (tmp_path / "annotations.json").write_text(json.dumps(doc))
+    samples, ledger = read(tmp_path)
+    objects = {s.image_id: [(o.category, o.bbox) for o in s.objects] for s in samples["train"]}
+    assert objects == {"1": [("dime", (1, 1, 5, 5)), ("penny", (3, 3, 7, 7))],
+                       "2": [("penny", (2, 2, 6, 6))]}
+    # an annotation in a box is not a number; a missing id is named by list position
+    assert [(d.annotation, d.reason) for d in ledger.drops] == [("4", "invalid_box")]
+    assert ledger.objects_seen() == {"train": 4}
+
+
+def test_missing_ids_are_named_by_position(tmp_path: Path) -> None:
+    jpeg(tmp_path / "a.jpg")
+    anns = [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "extra": ann(9, 1)},
+            {"image_id": 1, "category_id": 5, "bbox": [1, 1, 5, 5]},
+            {"image_id": 7, "category_id": 1, "bbox": [1, 1, 5, 5]}]
+    (tmp_path / "annotations.json").write_text(coco([{"id": 1, "file_name": "a.jpg"}], anns))
+    _, ledger = read(tmp_path)
+    assert [(d.annotation, d.reason) for d in ledger.drops] == [
+        ("#2", "unknown_image"), ("#1", "unknown_category")]
+
+
+def test_text_ids_and_category_ids(tmp_path: Path) -> None:
+    jpeg(tmp_path / "a.jpg")
+    cats = [{"id": "coin-2", "name": "penny"}, {"id": "coin-1", "name": "dime"}]
+    anns = [{"id": "a-1", "image_id": "img-a", "category_id": "coin-1", "bbox": [1, 1, 5, 5]},
+            {"id": "a-2", "image_id": "img-a", "category_id": "coin-2", "bbox": [2, 2, 5, 5]},
+            {"id": "a-3", "image_id": "img-a", "category_id": "coin-3", "bbox": [3, 3, 5, 5]},
+            {"id": 4.5, "image_id": "img-a", "category_id": "coin-2", "bbox": [9, 9, 0, 5]}]
+    (tmp_path / "annotations.json").write_text(
+        coco([{"id": "img-a", "file_name": "a.jpg", "width": 64, "height": 48}], anns, cats))
+    samples, ledger = read(tmp_path)
+    (sample,) = samples["train"]
+    assert sample.image_id == "img-a"
+    assert [(o.category, o.bbox) for o in sample.objects] == [
+        ("dime", (1, 1, 5, 5)), ("penny", (2, 2, 5, 5))]
+    assert [(d.annotation, d.reason) for d in ledger.drops] == [
+        ("a-3", "unknown_category"), ("4.5", "degenerate_box")]
+
+
+def test_annotations_out_of_image_order_keep_file_order_per_image(tmp_path: Path) -> None:
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        jpeg(tmp_path / name)
+    images = [{"id": i, "file_name": n} for i, n in ((3, "c.jpg"), (1, "a.jpg"), (2, "b.jpg"))]
+    anns = [ann(10, 2, box=(1, 1, 1, 1)), ann(11, 1, box=(2, 2, 2, 2)),
+            ann(12, 2, box=(3, 3, 3, 3)), ann(13, 3, box=(4, 4, 4, 4)),
+            ann(14, 1, box=(5, 5, 5, 5)), ann(15, 9), ann(16, 2, box=(6, 6, 6, 6))]
+    (tmp_path / "annotations.json").write_text(coco(images, anns))
+    ledger = Ledger()
+    reader = CocoReader(tmp_path, ledger)
+    assert reader.count("train") == 3
+    samples = [reader.read("train", item) for item in reader.items("train")]
+    assert [(s.image_id, [o.bbox[0] for o in s.objects]) for s in samples] == [
+        ("3", [4]), ("1", [2, 5]), ("2", [1, 3, 6])]
+    part = reader.items("train")[1::2]  # what one part of a sharded run reads
+    assert [reader.read("train", item).image_id for item in part] == ["1"]
+
+
+def test_repeated_ids_after_increasing_ones_are_still_found(tmp_path: Path) -> None:
+    """Ids usually increase, and then none can repeat; the check must still see a repeat
+    once they stop increasing, and 1 and "1" are the same id (drops report ids as text)."""
+    jpeg(tmp_path / "a.jpg")
+    anns = [ann(i, 1, box=(i, 1, 2, 2)) for i in range(1, 6)]
+    anns += [ann(3, 1, box=(3, 1, 2, 2)),  # an exact repeat of id 3
+             ann("2", 1, box=(2, 1, 2, 2)),  # "2" repeats 2
+             ann(4, 1, box=(9, 9, 2, 2)),  # id 4 again, another box: kept, with a warning
+             ann(4, 1, box=(9, 9, 2, 2)),  # a repeat of the latest id 4
+             ann(2.0, 1, box=(2, 1, 2, 2))]  # 2.0 is not 2
+    (tmp_path / "annotations.json").write_text(coco([{"id": 1, "file_name": "a.jpg"}], anns))
+    samples, ledger = read(tmp_path)
+    assert [o.bbox[0] for o in samples["train"][0].objects] == [1, 2, 3, 4, 5, 9, 2]
+    assert [(d.annotation, d.reason) for d in ledger.drops] == [
+        ("3", "duplicate_annotation"), ("2", "duplicate_annotation"),
+        ("4", "duplicate_annotation")]
+    assert [w for w in ledger.warnings if "more than once" in w] == [
+        f"{tmp_path / 'annotations.json'}: annotation id 4 is used more than once"]
+
+
+def test_boxes_that_are_not_numbers(tmp_path: Path) -> None:
+    jpeg(tmp_path / "a.jpg")
+    anns = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": ["1.5", 2, "3", 4]},
+            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [10**400, 1, 1, 1]},
+            {"id": 3, "image_id": 1, "category_id": 1, "bbox": [1, 1, None, 1]},
+            {"id": 4, "image_id": 1, "category_id": 1, "bbox": "1 1 2 2"},
+            {"id": 5, "image_id": 1, "category_id": 1, "bbox": None}]
+    (tmp_path / "annotations.json").write_text(coco([{"id": 1, "file_name": "a.jpg"}], anns))
+    samples, ledger = read(tmp_path)
+    assert [o.bbox for o in samples["train"][0].objects] == [(1.5, 2.0, 3.0, 4.0)]
+    assert [(d.annotation, d.reason) for d in ledger.drops] == [
+        ("2", "invalid_box"), ("3", "invalid_box"), ("4", "invalid_box"), ("5", "no_bbox")]
