@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from dsconv.cli.app import State, app, err_console
 from dsconv.errors import DsconvError
+from dsconv.memory import keep_large_blocks_mapped
 
 # Each module registers its commands on `app`; the help lists panels in this order.
 COMMAND_MODULES = ("convert", "docs", "merge", "validate", "inspect", "publish", "train",
@@ -18,6 +19,7 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
+    keep_large_blocks_mapped()
     try:
         app()
     except DsconvError as exc:
