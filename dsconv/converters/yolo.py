@@ -7,7 +7,8 @@ an image's label is found by replacing the last `images` component of its path w
 an `obj.data` naming split lists. Without either file, `images/{split}` or `{split}/`
 folders are used as the splits.
 
-The layout is resolved once into a list of images per split; a label file is read only when
+The layout is resolved once into a list of images per split, as path strings (the `Path`
+operations per image took longer than reading the image); a label file is read only when
 its image is yielded, and image sizes come from file headers. A malformed label line is a
 reported drop (label file and line number), never a crash.
 
@@ -21,13 +22,12 @@ outside it is an error.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
-
-import yaml
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from dsconv.converters.base import (
     SPLIT_ALIASES,
@@ -40,9 +40,12 @@ from dsconv.converters.base import (
     canonical_split,
 )
 from dsconv.converters.boxes import Box, check_box
-from dsconv.converters.paths import check_inside
+from dsconv.converters.paths import check_inside, resolve_inside
 from dsconv.errors import InputError
 from dsconv.io.images import read_image
+
+if TYPE_CHECKING:
+    import yaml
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 YAML_FILES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
@@ -55,12 +58,13 @@ BOX_FIELDS = ("x_center", "y_center", "width", "height")
 MAX_NUMBERED_CLASSES = 10_000  # without names, class_0… are made up to nc; beyond, refused
 
 Warn = Callable[[str], None]
+Found = tuple[str, str, str]  # an image's path, its name relative to the root, its label's path
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
-    image: Path
-    label: Path
+class _Item(NamedTuple):
+    image: str
+    name: str  # relative to the root, `/`-separated: what the path check is given
+    label: str
     file_name: str
     image_id: str
 
@@ -104,34 +108,45 @@ class YoloReader(IndexedReader):
     def _collect(self, split: str, sources: list[Path]) -> list[_Item]:
         """The split's images in a stable order, each with its label path and a unique id."""
         self.ledger.split(split)
-        images: list[Path] = []
+        found: list[Found] = []
         for source in sources:
             if source.is_dir():
-                found = _folder_images(source)
+                images = self._folder(source)
                 if self._inside(source):
-                    self._report_orphans(split, source, found)
+                    self._report_orphans(split, source, {label for _, _, label in images})
             else:
-                found = _listed_images(source, self.root)
-            images.extend(found)
-        if len(set(images)) < len(images):
-            self.ledger.warn(f"{split}: {len(images) - len(set(images))} images are listed "
+                images = [(str(image), _name_in(self.root, image), label_path(str(image)))
+                          for image in _listed_images(source, self.root)]
+            found.extend(images)
+        unique = list({image[0]: image for image in found}.values())  # first-seen order
+        if len(unique) < len(found):
+            self.ledger.warn(f"{split}: {len(found) - len(unique)} images are listed "
                              "more than once; each is converted once")
-            images = list(dict.fromkeys(images))
         base = sources[0] if len(sources) == 1 and sources[0].is_dir() else self.root
-        names = [_relative(image, base) for image in images]
-        ids = unique_ids([Path(n).stem for n in names], self.ledger.warn, split)
-        return [_Item(image, label_path(image), name, image_id)
-                for image, name, image_id in zip(images, names, ids, strict=True)]
+        names = [_relative(image, base) for image, _, _ in unique]
+        ids = unique_ids([_stem(n) for n in names], self.ledger.warn, split)
+        return [_Item(image, name, label, file_name, image_id)
+                for (image, name, label), file_name, image_id in zip(unique, names, ids,
+                                                                       strict=True)]
 
-    def _report_orphans(self, split: str, folder: Path, images: list[Path]) -> None:
+    def _folder(self, folder: Path) -> list[Found]:
+        """The images under a split folder; their names relative to the root share a prefix."""
+        prefix = _name_in(self.root, folder)
+        prefix = "" if prefix == "." else prefix + "/"
+        top = os.fspath(folder)
+        images = sorted(_files_under(folder, _is_image, skip_hidden=True), key=_path_order)
+        below = [image[len(top):].lstrip(os.sep).replace(os.sep, "/") for image in images]
+        return [(image, prefix + name, label_path(image))
+                for image, name in zip(images, below, strict=True)]
+
+    def _report_orphans(self, split: str, folder: Path, expected: set[str]) -> None:
         """Label files whose image is missing: each line is a reported drop, not a lost one."""
-        labels_root = label_path(folder / "x").parent
-        if not labels_root.is_dir():
+        labels_root = os.path.dirname(label_path(os.path.join(folder, "x")))
+        if not os.path.isdir(labels_root):
             return
-        expected = {label_path(image) for image in images}
-        for label in sorted(labels_root.rglob("*.txt")):
-            if label in expected or label.name.lower() in NOT_LABELS:
-                continue
+        orphans = [label for label in _files_under(labels_root, _is_text, skip_hidden=False)
+                   if label not in expected and os.path.basename(label).lower() not in NOT_LABELS]
+        for label in sorted(orphans, key=_path_order):
             if not _looks_like_labels(label):
                 continue
             name = _relative(label, self.root)
@@ -172,7 +187,7 @@ class YoloReader(IndexedReader):
 
     def _sample(self, split: str, item: _Item) -> DetectionSample | None:
         try:
-            image = check_inside(self.root, item.image, self.options.allow_outside_root)
+            image = resolve_inside(self.root, item.name, self.options.allow_outside_root)
         except ValueError as exc:
             return self._refuse(split, item, str(exc))
         lines = _label_lines(item.label)
@@ -184,35 +199,43 @@ class YoloReader(IndexedReader):
                                     f"{item.image} does not exist")
         except (OSError, ValueError) as exc:
             return self._drop_image(split, item, lines, "unreadable_image", str(exc))
-        objects = [obj for number, text in lines
-                   if (obj := self._object(split, item, number, text, width, height))]
+        objects = self._objects(split, item, lines, width, height)
         return DetectionSample(split, item.image_id, item.file_name, data, width, height, objects)
 
-    def _object(
-        self, split: str, item: _Item, number: int, text: str, width: int, height: int
-    ) -> DetectionObject | None:
-        try:
-            class_id, values = _parse_line(text, self._keypoint_fields)
-            if class_id not in self._names:
-                raise _BadLine("unknown_class", f"class id {class_id} is not in the class names "
-                                                f"({len(self._names)} classes)")
-            box, note = check_box(
-                _pixel_box(values, width, height), width, height, self.options.box_policy)
-        except _BadLine as bad:
-            label = _relative(item.label, self.root)
-            self.ledger.drop_object(split, label, bad.reason, f"{label}:{number}", bad.detail)
-            return None
-        if box is None:
-            label = _relative(item.label, self.root)
-            self.ledger.drop_object(split, label, note or "invalid_box", f"{label}:{number}")
-            return None
-        if note == "clipped":
-            self.ledger.clipped(split)
-        return DetectionObject(self._names[class_id], box)
+    def _objects(self, split: str, item: _Item, lines: list[tuple[int, str]], width: int,
+                 height: int) -> list[DetectionObject]:
+        """The label's lines as objects; each line that cannot be one is a reported drop.
+        (One loop for all of an image's lines: a call per line was a fifth of the time.)"""
+        names, keypoint_fields, policy = (
+            self._names, self._keypoint_fields, self.options.box_policy)
+        objects = []
+        for number, text in lines:
+            try:
+                class_id, values = _parse_line(text, keypoint_fields)
+                name = names.get(class_id)
+                if name is None:
+                    raise _BadLine("unknown_class", f"class id {class_id} is not in the class "
+                                                    f"names ({len(names)} classes)")
+                box, note = check_box(_pixel_box(values, width, height), width, height, policy)
+            except _BadLine as bad:
+                self._drop_line(split, item, number, bad.reason, bad.detail)
+                continue
+            if box is None:
+                self._drop_line(split, item, number, note or "invalid_box")
+                continue
+            if note == "clipped":
+                self.ledger.clipped(split)
+            objects.append(DetectionObject(name, box))
+        return objects
 
-    def _inside(self, path: Path) -> bool:
+    def _drop_line(self, split: str, item: _Item, number: int, reason: str,
+                   detail: str | None = None) -> None:
+        label = _relative(item.label, self.root)
+        self.ledger.drop_object(split, label, reason, f"{label}:{number}", detail)
+
+    def _inside(self, path: str | Path) -> bool:
         try:
-            check_inside(self.root, path, self.options.allow_outside_root)
+            check_inside(self.root, Path(path), self.options.allow_outside_root)
         except ValueError:
             return False
         return True
@@ -228,9 +251,8 @@ class YoloReader(IndexedReader):
         self, split: str, item: _Item, lines: list[tuple[int, str]], reason: str, detail: str
     ) -> None:
         self.ledger.drop_image(split, item.file_name, reason, detail)
-        label = _relative(item.label, self.root)
         for number, _ in lines:
-            self.ledger.drop_object(split, label, reason, f"{label}:{number}")
+            self._drop_line(split, item, number, reason)
 
 
 def unique_ids(stems: list[str], warn: Warn, split: str) -> list[str]:
@@ -256,14 +278,14 @@ def unique_ids(stems: list[str], warn: Warn, split: str) -> list[str]:
     return ids
 
 
-def label_path(image: Path) -> Path:
+def label_path(image: str) -> str:
     """Ultralytics' rule: the last `images` folder in the path becomes `labels`; else beside."""
-    parts = list(image.parts)
+    parts = image.split(os.sep)
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] == "images":
             parts[i] = "labels"
             break
-    return Path(*parts).with_suffix(".txt")
+    return os.path.splitext(os.sep.join(parts))[0] + ".txt"
 
 
 def _locate(src: Path, warn: Warn, allow_outside: bool = False) -> _Layout:
@@ -331,6 +353,8 @@ def _resolve_all(file: Path, key: str, entries: list[Any], root: Path, warn: War
 
 
 def _load_yaml(file: Path) -> dict[str, Any]:
+    import yaml  # here, not at the top: the VOC reader imports this module and needs no YAML
+
     try:
         text = file.read_text(encoding="utf-8-sig")
         data = yaml.safe_load(text)
@@ -490,12 +514,38 @@ def _swap_val(path: Path) -> Path:
     return Path(*(swap.get(part, part) for part in path.parts))
 
 
-def _folder_images(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+def _files_under(folder: str | Path, wanted: Callable[[str], bool], skip_hidden: bool
+                 ) -> list[str]:
+    """The files under `folder` whose names are `wanted`, not entering symlinked folders (as
+    `Path.rglob`), in no particular order."""
+    found: list[str] = []
+    pending = [os.fspath(folder)]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if skip_hidden and entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif wanted(entry.name) and entry.is_file():
+                        found.append(entry.path)
+        except PermissionError:  # an unreadable folder holds nothing we can read
+            continue
+    return found
+
+
+def _path_order(path: str) -> list[str]:
+    """The order of `Path`s: component by component (`a/b` before `a-b`)."""
+    return os.path.normcase(path).split(os.sep)
+
+
+def _is_image(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def _is_text(name: str) -> bool:
+    return name.endswith(".txt")
 
 
 def _listed_images(listing: Path, root: Path) -> list[Path]:
@@ -510,24 +560,37 @@ def _listed_images(listing: Path, root: Path) -> list[Path]:
     return images
 
 
-def _relative(path: Path, base: Path) -> str:
+def _relative(path: str, base: Path) -> str:
     """Forward-slash name relative to `base` when the file is under it, else as given."""
+    prefix = str(base).rstrip(os.sep) + os.sep
+    name = path[len(prefix):] if path.startswith(prefix) else path
+    return name.replace(os.sep, "/")
+
+
+def _name_in(root: Path, path: str | Path) -> str:
+    """`path` relative to the root as `resolve_inside` checks it: `../x` or a drive when it
+    is outside (refused there unless allowed)."""
     try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return path.as_posix()
+        return Path(os.path.relpath(path, root)).as_posix()
+    except ValueError:  # on another drive (Windows)
+        return Path(path).as_posix()
 
 
-def _label_lines(label: Path) -> list[tuple[int, str]]:
+def _stem(name: str) -> str:
+    return os.path.splitext(name.rpartition("/")[2])[0]
+
+
+def _label_lines(label: str) -> list[tuple[int, str]]:
     """Non-blank lines with their 1-based numbers; no label file means no objects."""
     try:
-        text = label.read_bytes().decode("utf-8-sig", errors="replace")
+        with open(label, "rb", buffering=0) as handle:  # read whole: a buffer is extra work
+            text = handle.read().decode("utf-8-sig", errors="replace")
     except (FileNotFoundError, IsADirectoryError):
         return []
     return [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-def _looks_like_labels(file: Path) -> bool:
+def _looks_like_labels(file: str) -> bool:
     """A stray README or list file is not a label file: its first line is not `int floats…`."""
     lines = _label_lines(file)
     if not lines:
@@ -542,6 +605,10 @@ def _looks_like_labels(file: Path) -> bool:
 
 
 def _class_id(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        pass  # `1.0` is a class id too
     try:
         value = float(text)
     except ValueError:
@@ -564,19 +631,23 @@ def _parse_line(text: str, keypoint_fields: int) -> tuple[int, list[float]]:
                                          "6 (with a confidence) or an odd number ≥ 7 (polygon)")
     class_id = _class_id(fields[0])
     try:
-        values = [float(v) for v in fields[1:]]
+        values = list(map(float, fields[1:]))
     except ValueError:
         raise _BadLine("bad_label_line", "non-numeric coordinate") from None
-    if not all(math.isfinite(v) for v in values):
+    if not all(map(math.isfinite, values)):
         raise _BadLine("bad_label_line", "non-finite coordinate")
     if keypoint_fields or n in (4, 5):
-        _check_normalised(values[:4], BOX_FIELDS)
-        return class_id, values[:4]
+        del values[4:]
+        _check_normalised(values, BOX_FIELDS)
+        return class_id, values
     _check_normalised(values, ("x", "y") * (n // 2))
     return class_id, values
 
 
 def _check_normalised(values: list[float], names: Iterable[str]) -> None:
+    """Each value (finite by now) within the tolerance of 0–1, else which one is not."""
+    if min(values) >= -TOLERANCE and max(values) <= 1 + TOLERANCE:
+        return
     for name, value in zip(names, values, strict=True):
         if not -TOLERANCE <= value <= 1 + TOLERANCE:
             raise _BadLine("box_outside_image", f"{name} {value:g} is outside 0–1")

@@ -20,9 +20,10 @@ _SWAPS_AXES = {5, 6, 7, 8}
 BLOCKS_KEPT = 4  # Pillow memory blocks (16 MB each) a worker keeps for the next image
 
 
-def read_image(path: Path) -> tuple[bytes, int, int]:
+def read_image(path: str | Path) -> tuple[bytes, int, int]:
     """The file's bytes and its upright size; ValueError if it is not a whole image."""
-    data = path.read_bytes()
+    with open(path, "rb") as handle:
+        data = handle.read()
     width, height = image_size(data)
     return data, width, height
 

@@ -223,6 +223,23 @@ def test_voc_paths_leaving_the_folder_are_refused(tmp_path: Path) -> None:
     assert reports["train"].images_dropped == {"missing_image": 1}  # stolen.xml, now read
 
 
+def test_voc_symlinked_xml_is_not_read(tmp_path: Path) -> None:
+    """Without ImageSets the XML files are those listed in Annotations/: a symlink among them
+    that leads out of the folder is refused before it is parsed (its classes never show), and
+    its image is dropped with it, not converted as an image without objects."""
+    text(tmp_path / "secret.xml", voc_xml("secret.jpg").replace("cat", "hunter2"))
+    root = tmp_path / "voc"
+    for stem in ("ok", "link"):
+        image(root / "JPEGImages" / f"{stem}.jpg")
+    text(root / "Annotations" / "ok.xml", voc_xml("ok.jpg"))
+    (root / "Annotations" / "link.xml").symlink_to(tmp_path / "secret.xml")
+    reader, ledger, samples, reports = read_all(VocReader, root)
+    assert names(samples) == ["ok.jpg"]
+    assert reader.vocabulary().classes == ["cat"]
+    assert reports["train"].images_dropped == {"unsafe_path": 1}
+    assert ledger.drops[0].file == "Annotations/link.xml"
+
+
 def test_voc_nested_image_set_entry_gets_a_usable_id(tmp_path: Path) -> None:
     """`sub/b` in ImageSets used to become image id `sub/b`: rows that fail validation."""
     image(tmp_path / "JPEGImages" / "b.jpg")

@@ -157,6 +157,68 @@ def test_hostile_xml_is_refused_fast(tmp_path: Path, content: str) -> None:
     assert reader.vocabulary().classes == ["cat"]
 
 
+@pytest.mark.parametrize("content", [
+    "<?xml version='1.0'?>\n<!-- exported -->\n<?tool x?>\n<!DOCTYPE annotation>\n"
+    "<annotation><filename>evil.jpg</filename></annotation>",
+    '<!DOCTYPE annotation SYSTEM "http://example.com/voc.dtd"><annotation/>',
+    '<!DOCTYPE annotation [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]><annotation/>',
+], ids=["after-prolog", "external-dtd", "parameter-entity"])
+def test_any_doctype_is_refused(tmp_path: Path, content: str) -> None:
+    """Only the prolog is read with DOCTYPEs refused; the tree comes from the C parser, which
+    has no such guard, so no DOCTYPE of any kind may get past the prolog check."""
+    devkit(tmp_path, "good", obj("cat", (1, 1, 10, 10)))
+    image(tmp_path / "JPEGImages" / "evil.jpg")
+    (tmp_path / "Annotations" / "evil.xml").write_text(content)
+    _, ledger, samples, reports = read(tmp_path)
+    assert [s.image_id for s in samples["train"]] == ["good"]
+    assert reports["train"].images_dropped == {"bad_annotation": 1}
+    assert (ledger.drops[0].detail or "").startswith("refused: <!DOCTYPE annotation>")
+
+
+def test_encodings_are_the_declared_ones(tmp_path: Path) -> None:
+    body = ("<annotation><filename>{stem}.jpg</filename>"
+            f"{obj('café', (1, 1, 10, 10))}</annotation>")
+    for stem, encoding in (("utf16", "utf-16"), ("latin", "iso-8859-1")):
+        image(tmp_path / "JPEGImages" / f"{stem}.jpg")
+        (tmp_path / "Annotations").mkdir(exist_ok=True)
+        (tmp_path / "Annotations" / f"{stem}.xml").write_bytes(
+            (f"<?xml version='1.0' encoding='{encoding}'?>" + body.format(stem=stem))
+            .encode(encoding))
+    image(tmp_path / "JPEGImages" / "evil.jpg")
+    (tmp_path / "Annotations" / "evil.xml").write_bytes(
+        "<?xml version='1.0' encoding='utf-16'?><!DOCTYPE a [<!ENTITY e 'x'>]><annotation/>"
+        .encode("utf-16"))
+    reader, ledger, samples, _ = read(tmp_path)
+    assert reader.vocabulary().classes == ["café"]
+    assert sorted(s.image_id for s in samples["train"]) == ["latin", "utf16"]
+    assert (ledger.drops[0].detail or "").startswith("refused: <!DOCTYPE a>")
+
+
+def test_large_files_are_streamed_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above `STREAM_ABOVE` a file is parsed as a stream; DOCTYPEs and broken XML are reported
+    there as they are for a file read whole."""
+    devkit(tmp_path, "good", obj("cat", (11, 21, 40, 60)),
+           obj("dog", (1, 1, 5, 5), "<difficult>1</difficult>"))
+    image(tmp_path / "JPEGImages" / "evil.jpg")
+    (tmp_path / "Annotations" / "evil.xml").write_text(BILLION_LAUGHS)
+    image(tmp_path / "JPEGImages" / "bad.jpg")
+    (tmp_path / "Annotations" / "bad.xml").write_text(
+        "<annotation>\n  <object><name>cat</object>\n</annotation>\n")
+    whole = read(tmp_path)
+    monkeypatch.setattr("dsconv.converters.voc.STREAM_ABOVE", 0)
+    start = time.perf_counter()
+    streamed = read(tmp_path)
+    assert time.perf_counter() - start < 0.5
+    _, ledger, samples, reports = streamed
+    assert [s.objects for s in samples["train"]] == [s.objects for s in whole[2]["train"]]
+    assert reports == whole[3]
+    assert [d.detail for d in ledger.drops] == [d.detail for d in whole[1].drops]
+    assert {d.file: (d.detail or "")[:9] for d in ledger.drops if d.annotation is None} == {
+        "Annotations/bad.xml": "2:21: mis", "Annotations/evil.xml": "refused: "}
+
+
 def test_image_sets_define_splits(tmp_path: Path) -> None:
     for stem in ("a", "b", "c"):
         devkit(tmp_path, stem, obj("cat", (1, 1, 10, 10)))

@@ -113,6 +113,40 @@ def test_names_map_alias_folders_and_stray_files(tmp_path: Path) -> None:
     assert reports["train"].images == 3
 
 
+def test_folder_walk_order_hidden_and_symlinked_folders(tmp_path: Path) -> None:
+    """Images are found as `Path.rglob` found them: sorted by path component (`a/b` before
+    `a-b`), hidden files and folders skipped, symlinked folders not entered; a nested
+    `images` folder takes its labels from the `labels` folder beside it."""
+    text(tmp_path / "data.yaml", "train: images\nnames: [x]\n")
+    for name in ("a-b.jpg", "a/b.jpg", "B.jpg", ".hidden.jpg", ".cache/c.jpg",
+                 "shots/images/d.png"):
+        image(tmp_path / "images" / name)
+    (tmp_path / "images" / "elsewhere").symlink_to(tmp_path / "images" / "a",
+                                                   target_is_directory=True)
+    text(tmp_path / "labels" / "a" / "b.txt", "0 0.5 0.5 0.2 0.2\n")
+    text(tmp_path / "images" / "shots" / "labels" / "d.txt", "0 0.5 0.5 0.2 0.2\n")
+    text(tmp_path / "labels" / ".cache" / "c.txt", "0 0.5 0.5 0.2 0.2\n")
+    _, ledger, samples, reports = read(tmp_path)
+
+    assert [(s.file_name, len(s.objects)) for s in samples["train"]] == [
+        ("B.jpg", 0), ("a/b.jpg", 1), ("a-b.jpg", 0), ("shots/images/d.png", 1)]
+    assert reports["train"].images_dropped == {"missing_image": 1}
+    assert ledger.drops[0].file == "labels/.cache/c.txt"
+
+
+def test_relative_source_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`.` as the source gives the same names; `1.0` is class id 1, `0.5` is not a class id."""
+    text(tmp_path / "obj.names", "coin\n")
+    image(tmp_path / "a.jpg")
+    text(tmp_path / "a.txt", "0 0.5 0.5 0.2 0.2\n1.0 0.5 0.5 0.2 0.2\n0.5 0.5 0.5 0.2 0.2\n")
+    monkeypatch.chdir(tmp_path)
+    _, ledger, samples, _ = read(Path("."))
+    (sample,) = samples["train"]
+    assert (sample.file_name, len(sample.objects)) == ("a.jpg", 1)
+    assert [(d.file, d.annotation, d.reason) for d in ledger.drops] == [
+        ("a.txt", "a.txt:2", "unknown_class"), ("a.txt", "a.txt:3", "bad_label_line")]
+
+
 def test_split_lists_and_duplicate_stems(tmp_path: Path) -> None:
     text(tmp_path / "data.yaml",
          "train: [images/a, images/b]\nval: val.txt\ntest: images/missing\nnames: [x]\n")
