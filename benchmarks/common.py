@@ -6,6 +6,7 @@ benchmarks time import this module too, and must not pay for numpy or Pillow.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -325,10 +326,15 @@ class Series:
 Job = tuple[int, list[str]]  # images, argv
 
 
-def alternate(jobs: dict[str, Job], runs: int) -> dict[str, Series]:
+def alternate(jobs: dict[str, Job], runs: int, warmup: int = 1) -> dict[str, Series]:
     """Run every job `runs` times in turn (a, b, c, a, b, c…), so drift and the load of other
-    processes hit all alike. A job that fails is reported, not retried."""
+    processes hit all alike, after `warmup` untimed rounds (first runs pay for files and
+    libraries the system has not cached yet). A job that fails is reported, not retried."""
     series = {name: Series(name, images, []) for name, (images, _) in jobs.items()}
+    for _ in range(warmup):
+        for _images, argv in jobs.values():
+            with contextlib.suppress(ChildFailed):  # a failing job fails again when timed
+                run_measured(argv)
     for run in range(runs):
         for name, (_, argv) in jobs.items():
             if series[name].error:

@@ -6,14 +6,12 @@ yielded one image at a time, with the image bytes read only when the sample is y
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import struct
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
 from pathlib import Path
@@ -27,6 +25,7 @@ from dsconv.converters.base import (
     ReaderOptions,
     Vocabulary,
     canonical_split,
+    collector_paused,
 )
 from dsconv.converters.boxes import check_box
 from dsconv.converters.paths import resolve_inside
@@ -246,7 +245,7 @@ class CocoReader(IndexedReader):
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         super().__init__(src, ledger, options)
-        with _collector_paused():
+        with collector_paused():
             self._files = {split: self._parse(split, file, root)
                            for split, (file, root) in self._locate().items()}
         self._index = {split: range(len(index.images)) for split, index in self._files.items()}
@@ -507,19 +506,6 @@ def _load_json(file: Path, hook: Callable[[dict[str, Any]], Any]) -> dict[str, A
     if not isinstance(data, dict):
         raise InputError(file, "top level is not a JSON object")
     return data
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Parsing creates millions of containers that all stay alive; without a pause the cyclic
-    collector rescans them again and again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _is_key(value: Any) -> bool:

@@ -21,12 +21,9 @@ y), the exact inverse of what `dsconv.samples.coins` writes.
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -41,6 +38,7 @@ from dsconv.converters.base import (
     ReaderOptions,
     Vocabulary,
     canonical_split,
+    collector_paused,
 )
 from dsconv.converters.boxes import Box, check_box
 from dsconv.converters.paths import resolve_inside
@@ -156,7 +154,7 @@ class VocReader(IndexedReader):
         super().__init__(src, ledger, options)
         self.root, sources = _locate(self.src, ledger)
         self._root_prefix = _prefix(self.root, self.src)
-        with _collector_paused():
+        with collector_paused():
             self._index = {split: self._build(split, source)
                            for split, source in sources.items()}
         self._vocabulary = self._build_vocabulary()
@@ -281,19 +279,6 @@ class VocReader(IndexedReader):
         for obj in image.objects:
             self.ledger.drop_object(split, image.xml or image.file_name, reason,
                                     f"object {obj.number} ({obj.name})")
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Indexing keeps every object of every XML file alive; without a pause the cyclic
-    collector rescans them again and again (a tenth of the indexing time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _locate(src: Path, ledger: Ledger) -> tuple[Path, dict[str, _Source]]:
