@@ -60,8 +60,21 @@ def _binary(values: Sequence[Any], kind: pa.DataType) -> pa.Array:
     offsets = array("i", accumulate(map(len, items), initial=0))
     if offsets[-1] > _INT32_MAX:  # over 2 GB in one group: pa.array splits it in chunks
         return pa.array(values, kind)
-    buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(items))]
+    buffers = [validity, pa.py_buffer(offsets), _joined(items, offsets[-1])]
     return pa.Array.from_buffers(kind, len(values), buffers, nulls)
+
+
+def _joined(items: list[bytes], size: int) -> pa.Buffer:
+    """The items end to end in one Arrow buffer: copied once into pyarrow's memory pool,
+    which reuses its pages from one row group to the next, where `b"".join` would get 6 MB of
+    fresh pages from the C library for every group of images."""
+    buffer = pa.allocate_buffer(size)
+    view, start = memoryview(buffer).cast("B"), 0
+    for item in items:
+        end = start + len(item)
+        view[start:end] = item
+        start = end
+    return buffer
 
 
 def _struct(values: Sequence[Any], kind: pa.StructType) -> pa.Array:

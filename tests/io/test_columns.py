@@ -6,7 +6,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsconv.io.columns import to_arrow
@@ -44,6 +44,7 @@ SUPPORTED = [pa.string(), pa.binary(), pa.int32(), pa.int64(), pa.float32(), pa.
 
 
 @pytest.mark.parametrize("kind", SUPPORTED, ids=str)
+@settings(deadline=None)  # the first examples may pay for pyarrow's lazy set-up
 @given(data=st.data())
 def test_same_array_as_pyarrow(kind: pa.DataType, data: st.DataObject) -> None:
     values = data.draw(st.lists(values_of(kind), max_size=12))
