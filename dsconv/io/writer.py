@@ -30,6 +30,8 @@ from dsconv.io.columns import to_arrow
 from dsconv.io.layout import DATA_DIR, arrow_schema, shard_name
 
 ROWS_PER_GROUP = 100  # the Hub viewer reads a row group at a time; images make rows large
+IMAGE_BYTES_PER_GROUP = 64 * 1024 * 1024  # fewer rows a group when images are large: a group
+# is held in memory twice (converting, writing), so 100 phone photos of 5 MB would take 1 GB
 BYTES_PER_SHARD = 500 * 1024 * 1024
 TEMP_PREFIX = ".dsconv-tmp-"
 
@@ -42,6 +44,7 @@ class _SplitSink:
         self.folder, self.split, self.schema, self.io = folder, split, schema, io
         self.columns: dict[str, list[Any]] = {name: [] for name in schema.names}
         self.buffered = 0
+        self.buffered_image_bytes = 0
         self.shards: list[Path] = []
         self.writer: pq.ParquetWriter | None = None
         self.shard_bytes = 0
@@ -52,7 +55,8 @@ class _SplitSink:
         for name, values in self.columns.items():
             values.append(row[name])
         self.buffered += 1
-        if self.buffered >= ROWS_PER_GROUP:
+        self.buffered_image_bytes += _image_bytes(row)
+        if self.buffered >= ROWS_PER_GROUP or self.buffered_image_bytes >= IMAGE_BYTES_PER_GROUP:
             self.flush()
 
     def flush(self) -> None:
@@ -74,7 +78,7 @@ class _SplitSink:
         self.rows += self.buffered
         self.shard_bytes += table.nbytes
         self.nbytes += table.nbytes
-        self.buffered = 0
+        self.buffered = self.buffered_image_bytes = 0
         if self.shard_bytes >= BYTES_PER_SHARD:
             self.close_shard()
 
@@ -94,6 +98,12 @@ class _SplitSink:
             path.rename(self.folder / name)
             names.append(name)
         return names
+
+
+def _image_bytes(row: dict[str, Any]) -> int:
+    """The encoded image bytes a row holds in its image cells (`{"bytes": ..., "path": ...}`)."""
+    return sum(len(cell["bytes"]) for cell in row.values()
+               if isinstance(cell, dict) and isinstance(cell.get("bytes"), bytes))
 
 
 class _WriteThread:

@@ -79,3 +79,25 @@ def test_killed_run_leaves_target_absent_and_next_run_cleans_up(
     assert not out.exists()
     assert run_cli("coco-to-vqa", coins_dir, out).exit_code == 0
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_row_groups_are_cut_by_image_bytes_too(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """100 rows a group, or fewer when their images pass the byte budget: a group is held in
+    memory while it is written, so large photos must not make groups of hundreds of MB."""
+    import pyarrow.parquet as pq
+
+    from dsconv.io import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "IMAGE_BYTES_PER_GROUP", 10_000)
+    row = {"id": "", "image": {"bytes": b"x" * 3_000, "path": "a.jpg"}, "image_id": "0",
+           "width": 1, "height": 1, "objects": {"bbox": [], "category": []}, "task": "t",
+           "question": "q", "answer": "a", "answers": ["a"]}
+    with DatasetWriter(tmp_path / "out") as writer:
+        for i in range(9):
+            writer.write("train", {**row, "id": str(i)})
+        (shard,) = writer.finish_splits()["train"]
+        writer.commit()
+    parquet = pq.ParquetFile(tmp_path / "out" / "data" / shard)
+    sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+    assert sizes == [4, 4, 1]  # 4 × 3,000 bytes passes 10,000
