@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ Key = tuple[int, int]  # (split position, item position): where in the source a 
 BEFORE_ITEMS: Key = (-1, 0)  # while indexing the source and checking options
 AFTER_ITEMS: Key = (1 << 62, 0)  # findings over the whole output (leakage)
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 SPLIT_ALIASES = {"train": "train", "valid": "validation", "val": "validation",
                  "validation": "validation", "test": "test"}
 
@@ -219,7 +220,7 @@ class IndexedReader(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
-    _index: dict[str, list[Any]]
+    _index: dict[str, Sequence[Any]]
     _vocabulary: Vocabulary
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
@@ -271,6 +272,29 @@ class Reader(Protocol):
         ...
 
     def samples(self, split: str) -> Iterator[DetectionSample]: ...
+
+
+def unique_ids(stems: list[str], warn: Callable[[str], None], split: str) -> list[str]:
+    """File stems as image ids; a repeated stem gets `-2`, `-3`… so no row overwrites another."""
+    counts = Counter(stems)
+    taken = set(stems)
+    seen: Counter[str] = Counter()
+    ids = []
+    for stem in stems:
+        seen[stem] += 1
+        if seen[stem] == 1:
+            ids.append(stem)
+            continue
+        k = seen[stem]
+        while f"{stem}-{k}" in taken:
+            k += 1
+        taken.add(f"{stem}-{k}")
+        ids.append(f"{stem}-{k}")
+    repeated = sorted(s for s, n in counts.items() if n > 1)
+    if repeated:
+        warn(f"{split}: {len(repeated)} file stems are shared by several images "
+             f"(e.g. {repeated[0]!r}); later ones get ids with a -2, -3… suffix")
+    return ids
 
 
 def relative_name(path: Path, root: Path) -> str:

@@ -30,6 +30,7 @@ from typing import BinaryIO, ClassVar
 from xml.parsers import expat
 
 from dsconv.converters.base import (
+    IMAGE_SUFFIXES,
     SPLIT_ALIASES,
     DetectionObject,
     DetectionSample,
@@ -39,10 +40,10 @@ from dsconv.converters.base import (
     Vocabulary,
     canonical_split,
     collector_paused,
+    unique_ids,
 )
 from dsconv.converters.boxes import Box, check_box
 from dsconv.converters.paths import resolve_inside
-from dsconv.converters.yolo import IMAGE_SUFFIXES, unique_ids
 from dsconv.errors import InputError
 from dsconv.io.images import read_image
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from dsconv.converters.base import (
+    IMAGE_SUFFIXES,
     SPLIT_ALIASES,
     DetectionObject,
     DetectionSample,
@@ -38,6 +39,7 @@ from dsconv.converters.base import (
     ReaderOptions,
     Vocabulary,
     canonical_split,
+    unique_ids,
 )
 from dsconv.converters.boxes import Box, check_box
 from dsconv.converters.paths import check_inside, resolve_inside
@@ -47,7 +49,6 @@ from dsconv.io.images import read_image
 if TYPE_CHECKING:
     import yaml
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 YAML_FILES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
 NAMES_FILES = ("obj.names", "classes.txt", "classes.names", "names.txt", "_darknet.labels")
 SPLIT_KEYS = ("train", "val", "valid", "validation", "test")
@@ -253,29 +254,6 @@ class YoloReader(IndexedReader):
         self.ledger.drop_image(split, item.file_name, reason, detail)
         for number, _ in lines:
             self._drop_line(split, item, number, reason)
-
-
-def unique_ids(stems: list[str], warn: Warn, split: str) -> list[str]:
-    """File stems as image ids; a repeated stem gets `-2`, `-3`… so no row overwrites another."""
-    counts = Counter(stems)
-    taken = set(stems)
-    seen: Counter[str] = Counter()
-    ids = []
-    for stem in stems:
-        seen[stem] += 1
-        if seen[stem] == 1:
-            ids.append(stem)
-            continue
-        k = seen[stem]
-        while f"{stem}-{k}" in taken:
-            k += 1
-        taken.add(f"{stem}-{k}")
-        ids.append(f"{stem}-{k}")
-    repeated = sorted(s for s, n in counts.items() if n > 1)
-    if repeated:
-        warn(f"{split}: {len(repeated)} file stems are shared by several images "
-             f"(e.g. {repeated[0]!r}); later ones get ids with a -2, -3… suffix")
-    return ids
 
 
 def label_path(image: str) -> str:
