@@ -30,7 +30,7 @@ from dsconv.io.columns import to_arrow
 from dsconv.io.layout import DATA_DIR, arrow_schema, shard_name
 
 ROWS_PER_GROUP = 100  # the Hub viewer reads a row group at a time; images make rows large
-IMAGE_BYTES_PER_GROUP = 64 * 1024 * 1024  # fewer rows a group when images are large: a group
+IMAGE_BYTES_PER_GROUP = 32 * 1024 * 1024  # fewer rows a group when images are large: a group
 # is held in memory twice (converting, writing), so 100 phone photos of 5 MB would take 1 GB
 BYTES_PER_SHARD = 500 * 1024 * 1024
 TEMP_PREFIX = ".dsconv-tmp-"
