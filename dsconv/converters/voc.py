@@ -495,7 +495,14 @@ def _object(number: int, element: ET.Element) -> _Object:
 
 
 def _corners(bndbox: ET.Element) -> list[float]:
-    """xmin, ymin, xmax, ymax, in any order (each the first of its name, as for `<name>`)."""
+    """xmin, ymin, xmax, ymax, in any order (each the first of its name, as for `<name>`).
+
+    The usual file takes the first line (`float` ignores surrounding white space); the loop
+    only runs to say what is wrong."""
+    try:
+        return list(map(float, map(bndbox.findtext, CORNERS)))
+    except (TypeError, ValueError):
+        pass
     corners = []
     for tag in CORNERS:
         text = bndbox.findtext(tag)
