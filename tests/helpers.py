@@ -19,6 +19,26 @@ def run_cli(*args: str | Path):
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
 
 
+def convert_coins(tmp_path: Path, fmt: str) -> tuple[Path, dict[str, Any]]:
+    """The coins sample written as `fmt`, converted and validated through the CLI: every
+    object kept, nothing dropped. Returns the dataset folder and its report."""
+    from dsconv.io.dataset import read_report
+    from dsconv.samples.coins import write_coins
+
+    summary = write_coins(tmp_path / "src", images=12, seed=3, fmt=fmt)
+    out = tmp_path / "vqa"
+    result = run_cli(f"{fmt}-to-vqa", tmp_path / "src", out, "--noun", "currency")
+    assert result.exit_code == 0, result.output
+    result = run_cli("validate", out)
+    assert result.exit_code == 0, result.output
+    report = read_report(out)
+    totals = {name: split["objects_kept"] for name, split in report["splits"].items()}
+    assert totals == {"train": summary.objects["train"],
+                      "validation": summary.objects["valid"], "test": summary.objects["test"]}
+    assert report["drops"] == []
+    return out, report
+
+
 def write_image(
     path: Path, size: tuple[int, int] = (100, 50), fmt: str = "JPEG",
     color: tuple[int, int, int] = (90, 120, 150),

@@ -11,10 +11,9 @@ import pytest
 from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
 from dsconv.converters.yolo import YoloReader
 from dsconv.errors import InputError
-from dsconv.io.dataset import iter_rows, read_report
-from dsconv.samples.coins import write_coins
+from dsconv.io.dataset import iter_rows
 from dsconv.schemas.report import SplitReport
-from tests.helpers import read_all, run_cli, write_image, write_text
+from tests.helpers import convert_coins, read_all, run_cli, write_image, write_text
 
 image = write_image
 
@@ -29,17 +28,7 @@ def read(
 
 
 def test_coins_sample_converts_and_validates(tmp_path: Path) -> None:
-    summary = write_coins(tmp_path / "src", images=12, seed=3, fmt="yolo")
-    out = tmp_path / "vqa"
-    result = run_cli("yolo-to-vqa", tmp_path / "src", out, "--noun", "currency")
-    assert result.exit_code == 0, result.output
-    result = run_cli("validate", out)
-    assert result.exit_code == 0, result.output
-    report = read_report(out)
-    totals = {name: split["objects_kept"] for name, split in report["splits"].items()}
-    assert totals == {"train": summary.objects["train"],
-                      "validation": summary.objects["valid"], "test": summary.objects["test"]}
-    assert report["drops"] == []
+    out, _ = convert_coins(tmp_path, "yolo")
     row = next(iter_rows(out, "train"))
     assert "/" not in row["image"]["path"] and row["image"]["path"].endswith(".jpg")
     assert row["image_id"] == Path(row["image"]["path"]).stem
