@@ -1,8 +1,8 @@
 """Python values → Arrow arrays, built straight from buffers.
 
 `pa.array` first asks whether its input is a pandas object, and the first time it asks it
-imports pandas: 0.2 s and ~35 MB on every conversion, a fifth of converting 2,000 images
-(`benchmarks/convert.py`). For the few types the row contract is made of (strings, bytes,
+imports pandas: 0.2 s and ~35 MB on every conversion (`benchmarks/convert.py` shows the
+limit with and without that import). For the few types the row contract is made of (strings, bytes,
 integers, floats, lists, fixed-size lists, structs) the buffers are simple to build, and
 building them is no slower; any other type goes to `pa.array`. `tests/io/test_columns.py`
 checks every supported type against `pa.array`.
