@@ -18,3 +18,15 @@ class InputError(DsconvError):
         self.reason = reason
         place = f"{self.file}:{where}" if where else self.file
         super().__init__(f"{place}: {reason}")
+
+
+class NoAnnotationsError(DsconvError):
+    """A folder in which a reader finds none of its format's annotation files: converting it
+    would give a dataset with no objects, so the reader refuses it and says what it looked
+    for. The CLI adds what other formats the folder looks like (`dsconv.converters.detect`)."""
+
+    def __init__(self, src: str | Path, fmt: str, looked_for: str) -> None:
+        self.src = str(src)
+        self.format = fmt
+        self.looked_for = looked_for
+        super().__init__(f"{self.src}: no {fmt} annotations found (looked for {looked_for})")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 from dsconv.converters.boxes import OUTSIDE_REASONS, BoxPolicy
 from dsconv.errors import InputError
+from dsconv.io.files import MAX_IMAGE_BYTES
 from dsconv.io.layout import split_sort_key
 from dsconv.schemas.report import Drop, SplitReport
 
@@ -313,3 +314,4 @@ class ReaderOptions:
     noun: str | None = None  # the prompt's word for the classes ("currency")
     allow_outside_root: bool = False  # image paths may leave the dataset folder
     box_policy: BoxPolicy = "clip"  # boxes partly outside the image: clip, drop or error
+    max_image_bytes: int = MAX_IMAGE_BYTES  # an image file larger than this is dropped

@@ -445,7 +445,7 @@ class CocoReader(IndexedReader):
         except ValueError as exc:
             return self._drop_image(split, image, "unsafe_path", str(exc))
         try:
-            data, width, height = read_image(path)
+            data, width, height = read_image(path, self.options.max_image_bytes)
         except FileNotFoundError:
             return self._drop_image(split, image, "missing_image", f"{path} does not exist")
         except (OSError, ValueError) as exc:

@@ -235,7 +235,7 @@ class VocReader(IndexedReader):
         except ValueError as exc:
             return self._drop_image(split, image, image.file_name, "unsafe_path", str(exc))
         try:
-            data, width, height = read_image(path)
+            data, width, height = read_image(path, self.options.max_image_bytes)
         except FileNotFoundError:
             return self._drop_image(split, image, report_name, "missing_image",
                                     f"{path} does not exist")

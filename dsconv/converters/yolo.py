@@ -194,7 +194,7 @@ class YoloReader(IndexedReader):
         lines = _label_lines(item.label)
         self.ledger.seen_objects(split, len(lines))
         try:
-            data, width, height = read_image(image)
+            data, width, height = read_image(image, self.options.max_image_bytes)
         except FileNotFoundError:
             return self._drop_image(split, item, lines, "missing_image",
                                     f"{item.image} does not exist")

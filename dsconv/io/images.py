@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from dsconv.io.files import MAX_IMAGE_BYTES, read_bytes
 from dsconv.io.jpeg_header import jpeg_header
 
 ORIENTATION = 0x0112
@@ -20,10 +21,10 @@ _SWAPS_AXES = {5, 6, 7, 8}
 BLOCKS_KEPT = 4  # Pillow memory blocks (16 MB each) a worker keeps for the next image
 
 
-def read_image(path: str | Path) -> tuple[bytes, int, int]:
-    """The file's bytes and its upright size; ValueError if it is not a whole image."""
-    with open(path, "rb") as handle:
-        data = handle.read()
+def read_image(path: str | Path, limit: int = MAX_IMAGE_BYTES) -> tuple[bytes, int, int]:
+    """The file's bytes and its upright size; ValueError if it is not a whole image, not a
+    regular file, or over `limit` bytes (`dsconv.io.files`)."""
+    data = read_bytes(path, limit)
     width, height = image_size(data)
     return data, width, height
 
