@@ -25,8 +25,6 @@ from dsconv.schemas.report import ConversionReport, Leak, PartInfo
 from dsconv.shard import WHOLE, Share, check_shardable, read_split
 from dsconv.splits import LeakFinder, SplitAssigner, image_digest, leak_warning
 from dsconv.tasks.base import Task, TaskContext
-from dsconv.tasks.florence_od import NAME as FLORENCE_OD
-from dsconv.tasks.florence_od import florence_names
 from dsconv.tasks.rows import detection_rows
 
 T = TypeVar("T")
@@ -155,13 +153,13 @@ def _report(reader: Reader, ledger: Ledger, options: ConvertOptions, leakage: li
         warnings=warnings,
         leakage=leakage,
         split_ratios=list(options.split_ratios) if options.split_ratios else None,
-        florence_od_names=_florence_od_names(options),
+        task_extras=_task_extras(options),
         part=part,
     )
 
 
-def _florence_od_names(options: ConvertOptions) -> dict[str, str] | None:
-    """The class names florence-od's answers use, when that task ran."""
-    if FLORENCE_OD not in {t.name for t in options.tasks}:
-        return None
-    return florence_names(options.context.vocabulary.classes)
+def _task_extras(options: ConvertOptions) -> dict[str, dict[str, Any]]:
+    """What each task adds to the report (florence-od: the class names its answers use)."""
+    vocabulary = options.context.vocabulary
+    return {task.name: task.report_extras(vocabulary) for task in options.tasks
+            if task.report_extras is not None}

@@ -1,4 +1,4 @@
-"""The per-epoch validation metric: exact match for counting-style tasks, ANLS for documents.
+"""The per-epoch validation metric, each task's own (exact match for counting, ANLS for documents).
 
 One number per epoch picks the `best` checkpoint; the per-answer functions are `dsconv score`'s
 own, so a training run and a later `dsconv score` agree. `dsconv score` owns the full metric set.
@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from dsconv.eval.metrics import anls, exact_match
-
-DOCUMENT_TASKS = frozenset({"docvqa"})
+from dsconv.metrics.text import anls, exact_match
+from dsconv.tasks.base import find_task, references
 
 
 def metric_for(task: str) -> str:
-    return "anls" if task in DOCUMENT_TASKS else "exact_match"
+    """The task's own validation metric; exact match for a task this version does not know."""
+    descriptor = find_task(task)
+    return descriptor.validation_metric if descriptor else "exact_match"
 
 
 def score(predictions: Sequence[str], rows: Sequence[dict]) -> dict[str, float | dict]:
@@ -24,10 +25,9 @@ def score(predictions: Sequence[str], rows: Sequence[dict]) -> dict[str, float |
     by_task: dict[str, list[float]] = defaultdict(list)
     for prediction, row in zip(predictions, rows, strict=True):
         task = row.get("task") or ""
-        references = list(dict.fromkeys([row["answer"], *(row.get("answers") or [])]))
         name = metric_for(task)
         metric = anls if name == "anls" else exact_match
-        value = metric(prediction, references)
+        value = metric(prediction, references(row))
         by_metric[name].append(value)
         by_task[task].append(value)
     everything = [v for values in by_metric.values() for v in values]

@@ -36,7 +36,7 @@ def all_tasks(coins_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def test_every_task_converts_and_validates(all_tasks: Path) -> None:
     report = read_report(all_tasks)
     assert report["tasks"] == TASKS
-    assert report["florence_od_names"]["dime"] == "dime"
+    assert report["task_extras"]["florence-od"]["names"]["dime"] == "dime"
     images = sum(s["images"] for s in report["splits"].values())
     per_task = Counter(row["task"] for row in iter_rows(all_tasks, columns=["task"]))
     assert per_task["count-json"] == per_task["list-objects"] == per_task["florence-od"] == images

@@ -82,7 +82,7 @@ def test_not_a_dataset(tmp_path: Path, tiny_florence2: Path) -> None:
 
 class _DocumentsOnly(Florence2Adapter):
     family: ClassVar[str] = "documents-only"
-    supported_tasks: ClassVar[frozenset[str] | None] = frozenset({"docvqa"})
+    answer_syntaxes: ClassVar[frozenset[str]] = frozenset({"document-text"})
 
 
 def test_task_the_model_cannot_learn(
@@ -199,3 +199,29 @@ def test_a_task_the_model_cannot_learn_stops_before_any_work(tmp_path: Path) -> 
     assert isinstance(result.exception, DsconvError)
     assert "cannot learn task 'florence-od'" in str(result.exception)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_plugin_task_trains_with_its_validation_metric(
+    make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task only a plugin knows is trained and validated by its descriptor's metric."""
+    from dataclasses import replace
+    from importlib.metadata import EntryPoint
+
+    from dsconv.samples.coins import write_coins
+    from dsconv.tasks import base
+    from tests.tasks import test_task_plugin as plugin
+
+    task = replace(plugin.TOTAL, answer_syntax=base.TEXT, validation_metric="anls")
+    monkeypatch.setattr(plugin, "TOTAL", task)
+    point = EntryPoint(plugin.NAME, f"{plugin.__name__}:TOTAL", base.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(base, "entry_points", lambda group, name=None: [
+        p for p in [point] if name in (None, p.name)])
+    monkeypatch.delitem(base._REGISTRY, plugin.NAME, raising=False)
+    write_coins(tmp_path / "src", images=6, seed=1)
+    data = tmp_path / "total"
+    assert run_cli("coco-to-vqa", tmp_path / "src", data, "--task", plugin.NAME).exit_code == 0
+    config = make_config(dataset=str(data), epochs=1, max_train_items=4, max_val_items=2)
+    train(config)
+    evals = [r for r in read_metrics(Path(config.output)) if r["type"] == "eval"]
+    assert evals and "anls" in evals[-1] and "exact_match" not in evals[-1], evals

@@ -15,6 +15,8 @@ from typing import Any, ClassVar, TypedDict
 
 from PIL import Image
 
+from dsconv.tasks.base import TEXT, find_task
+
 
 class Example(TypedDict):
     """One training/eval example as the data pipeline hands it to a collator."""
@@ -41,8 +43,9 @@ class ModelAdapter(ABC):
     default_base: ClassVar[str]
     default_revision: ClassVar[str | None]
     defaults: ClassVar[TrainDefaults]
-    # Dataset tasks this family can learn; None means any. Checked before any work is done.
-    supported_tasks: ClassVar[frozenset[str] | None] = None
+    # Answer syntaxes this family can learn (`dsconv.tasks.base.TEXT`, `FLORENCE_LOCATIONS`…);
+    # a dataset's tasks are checked against them before any work is done.
+    answer_syntaxes: ClassVar[frozenset[str]] = frozenset({TEXT})
 
     def __init__(self, model: Any, processor: Any) -> None:
         self.model = model
@@ -78,11 +81,15 @@ class ModelAdapter(ABC):
 
     @classmethod
     def unsupported_reason(cls, task: str) -> str | None:
-        """Why rows of `task` cannot train this family, or None when they can."""
-        if cls.supported_tasks is None or task in cls.supported_tasks:
+        """Why rows of `task` cannot train this family, or None when they can. A task this
+        version does not know is taken to answer in plain text."""
+        descriptor = find_task(task)
+        syntax = descriptor.answer_syntax if descriptor else TEXT
+        if syntax in cls.answer_syntaxes:
             return None
-        known = ", ".join(sorted(cls.supported_tasks))
-        return f"model family {cls.family!r} cannot learn task {task!r} (it supports: {known})"
+        known = ", ".join(sorted(cls.answer_syntaxes))
+        return (f"model family {cls.family!r} cannot learn task {task!r}: its answers use "
+                f"{syntax}, and this family learns {known}")
 
     def lora_target_modules(self) -> str | list[str]:
         """What --lora wraps; peft's "all-linear" unless a family knows better."""

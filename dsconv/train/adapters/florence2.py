@@ -16,6 +16,7 @@ from PIL import Image
 from transformers import AutoProcessor, Florence2ForConditionalGeneration
 
 from dsconv.errors import DsconvError
+from dsconv.tasks.base import FLORENCE_LOCATIONS, TEXT
 from dsconv.train.adapters.base import Example, ModelAdapter, TrainDefaults
 from dsconv.train.registry import register
 
@@ -68,6 +69,7 @@ class Florence2Adapter(ModelAdapter):
     defaults: ClassVar[TrainDefaults] = TrainDefaults(
         lr=1e-6, epochs=7, batch_size=6, schedule="linear", warmup=0.0, freeze_vision=True
     )
+    answer_syntaxes: ClassVar[frozenset[str]] = frozenset({TEXT, FLORENCE_LOCATIONS})
 
     @classmethod
     def from_pretrained(

@@ -278,9 +278,7 @@ class Moondream2Adapter(ModelAdapter):
         warmup=0.1,
         freeze_vision=True,
     )
-    # Moondream answers in free text; florence-od's <loc_*> targets mean nothing to it.
-    supported_tasks: ClassVar[frozenset[str] | None] = frozenset(
-        {"count-json", "count-class", "presence", "list-objects", "docvqa"})
+    # Moondream answers in free text; location tokens mean nothing to it (the default).
 
     @classmethod
     def from_pretrained(

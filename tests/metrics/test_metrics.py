@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from dsconv.eval.detection import (
+from dsconv.metrics.boxes import (
     coco_to_boxes,
     match_rate,
     mean_average_precision,
-    parse_florence_od,
 )
-from dsconv.eval.metrics import (
+from dsconv.metrics.text import (
     anls,
     exact_match,
     levenshtein_similarity,
     parse_count,
     parse_count_json,
 )
+from dsconv.tasks.florence_od import parse_boxes
 
 COUNT_ANSWER = '{\n  "dime": 2,\n  "penny": 1\n}'
 
@@ -72,11 +72,11 @@ def test_parse_count_reads_the_first_integer() -> None:
 
 
 def test_parse_florence_od_scales_bins_to_pixel_centres() -> None:
-    boxes = parse_florence_od(
+    boxes = parse_boxes(
         "dime<loc_0><loc_0><loc_999><loc_999>coin<loc_1><loc_2><loc_3><loc_4>", 2000, 500
     )
     assert boxes == [("dime", (1.0, 0.25, 1999.0, 499.75)), ("coin", (3.0, 1.25, 7.0, 2.25))]
-    assert parse_florence_od("", 10, 10) == []
+    assert parse_boxes("", 10, 10) == []
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_parse_florence_od_scales_bins_to_pixel_centres() -> None:
     ],
 )
 def test_parse_florence_od_rejects_malformed_answers(text: str) -> None:
-    assert parse_florence_od(text, 100, 100) is None
+    assert parse_boxes(text, 100, 100) is None
 
 
 # On a 1000×1000 image a bin's centre is q + 0.5, so these boxes survive quantisation exactly.
@@ -99,14 +99,14 @@ HALF_WRONG = "dime<loc_12><loc_40><loc_199><loc_299>nickel<loc_700><loc_700><loc
 
 
 def test_map_of_a_perfect_prediction_is_one() -> None:
-    found = mean_average_precision([parse_florence_od(PERFECT, 1000, 1000)], [TARGETS])
+    found = mean_average_precision([parse_boxes(PERFECT, 1000, 1000)], [TARGETS])
     assert found["map50"] == pytest.approx(1.0)
     assert found["map50_95"] == pytest.approx(1.0)
-    assert match_rate(parse_florence_od(PERFECT, 1000, 1000), TARGETS) == 1.0
+    assert match_rate(parse_boxes(PERFECT, 1000, 1000), TARGETS) == 1.0
 
 
 def test_map_of_a_half_wrong_prediction_is_one_half() -> None:
-    predicted = parse_florence_od(HALF_WRONG, 1000, 1000)
+    predicted = parse_boxes(HALF_WRONG, 1000, 1000)
     found = mean_average_precision([predicted], [TARGETS])
     # dime AP 1, nickel AP 0 (its only box misses): the mean over the two classes.
     assert found["map50"] == pytest.approx(0.5)

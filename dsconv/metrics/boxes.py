@@ -1,4 +1,4 @@
-"""Florence-2 `<OD>` answers: parse them into pixel boxes and score them with supervision's mAP.
+"""Box answers scored with supervision's mAP, and a per-row match rate to rank failures.
 
 supervision is imported lazily, so scoring a dataset without detection rows stays fast.
 """
@@ -6,36 +6,21 @@ supervision is imported lazily, so scoring a dataset without detection rows stay
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from dsconv.tasks.florence_od import dequantize, florence_name, parse_bins
-
-Box = tuple[str, tuple[float, float, float, float]]
+Box = tuple[str, tuple[float, float, float, float]]  # (label, pixel xyxy)
 
 
-def parse_florence_od(text: str | None, width: int, height: int) -> list[Box] | None:
-    """The task's own parser, as (label, pixel xyxy) pairs; None if the answer is malformed.
-
-    The whole string must parse; a truncated or chatty answer is unparseable, not partly read.
-    """
-    if text is None:
-        return None
-    try:
-        found = parse_bins(text)
-    except ValueError:
-        return None
-    sizes = (width, height) * 2
-    return [(name, tuple(dequantize(q, s) for q, s in zip(bins, sizes, strict=True)))
-            for name, bins in found]
-
-
-def coco_to_boxes(bboxes: Sequence[Sequence[float]], categories: Sequence[str]) -> list[Box]:
-    """Row `objects` (COCO [x, y, w, h] pixels) as (label, xyxy) pairs, labels spelt as the
-    florence-od task writes them (`us-dime` → `us dime`)."""
-    return [(florence_name(c), (x, y, x + w, y + h))
+def coco_to_boxes(
+    bboxes: Sequence[Sequence[float]], categories: Sequence[str],
+    label: Callable[[str], str] = str,
+) -> list[Box]:
+    """Row `objects` (COCO [x, y, w, h] pixels) as (label, xyxy) pairs; `label` spells each
+    class as the task's answers do (florence-od: `us-dime` → `us dime`)."""
+    return [(label(c), (x, y, x + w, y + h))
             for (x, y, w, h), c in zip(bboxes, categories, strict=True)]
 
 
