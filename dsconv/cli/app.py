@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from dsconv.cli import help as _help
+
 app = typer.Typer(
     name="dsconv",
     help="Turn labelled vision data into VQA datasets, fine-tune small VLMs on them, score them.",
@@ -13,6 +15,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 console = Console()
+_help.install()
 
 # Help panels, in the order a user meets them.
 CONVERT = "Convert"
