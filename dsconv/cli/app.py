@@ -37,7 +37,7 @@ def _root(
     State.debug = debug
 
 
-def progress(items, total, label):  # matches dsconv.convert.Progress
+def progress(items, total, label):  # matches dsconv.pipeline.convert.Progress
     """A rich progress bar over an iterable; quiet when stderr is not a terminal."""
     from rich.progress import track
 

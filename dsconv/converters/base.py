@@ -17,9 +17,9 @@ from typing import Any, ClassVar, Protocol
 
 from dsconv.converters.boxes import OUTSIDE_REASONS, BoxPolicy
 from dsconv.errors import InputError
-from dsconv.io.files import MAX_IMAGE_BYTES
-from dsconv.io.layout import split_sort_key
 from dsconv.schemas.report import Drop, SplitReport
+from dsconv.storage.files import MAX_IMAGE_BYTES
+from dsconv.storage.layout import split_sort_key
 
 Key = tuple[int, int]  # (split position, item position): where in the source a record was made
 BEFORE_ITEMS: Key = (-1, 0)  # while indexing the source and checking options

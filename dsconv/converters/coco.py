@@ -30,7 +30,7 @@ from dsconv.converters.base import (
 from dsconv.converters.boxes import check_box
 from dsconv.converters.paths import resolve_inside
 from dsconv.errors import InputError
-from dsconv.io.images import read_image
+from dsconv.storage.images import read_image
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 PLAIN_FILES = ("annotations.json", ROBOFLOW_FILE, "instances.json")

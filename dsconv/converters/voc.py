@@ -45,7 +45,7 @@ from dsconv.converters.base import (
 from dsconv.converters.boxes import Box, check_box
 from dsconv.converters.paths import resolve_inside
 from dsconv.errors import InputError
-from dsconv.io.images import read_image
+from dsconv.storage.images import read_image
 
 IMAGE_DIRS = ("JPEGImages", "images", "Images")
 SET_FILES = ("train", "val", "valid", "validation", "test")

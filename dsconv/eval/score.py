@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from dsconv.errors import DsconvError, InputError
-from dsconv.io.dataset import iter_rows
 from dsconv.metrics.text import exact_match
+from dsconv.storage.dataset import iter_rows
 from dsconv.tasks.base import TaskScore, find_task, references
 
 ROW_COLUMNS = [

@@ -17,8 +17,8 @@ from PIL import Image
 from dsconv.converters import docvqa
 from dsconv.converters.docvqa import Columns, _split_of, resolve_source
 from dsconv.errors import InputError
-from dsconv.io.dataset import iter_rows, read_report
 from dsconv.samples.docs import write_docs
+from dsconv.storage.dataset import iter_rows, read_report
 from tests.helpers import run_cli
 
 HUB_ID = "HuggingFaceM4/DocumentVQA"
