@@ -15,14 +15,14 @@ from typing import Any, TypeVar
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from dsconv.converters.base import Vocabulary
-from dsconv.pipeline.parallel import Workers
-from dsconv.pipeline.splits import LeakFinder, image_digest
 from dsconv.schemas.report import ConversionReport
 from dsconv.schemas.row import Row
+from dsconv.schemas.samples import Vocabulary
 from dsconv.storage.dataset import REPORT_FILE, read_report, shard_paths
 from dsconv.storage.images import ImageJob, check_images, reuse_image_memory
 from dsconv.storage.layout import CARD_FILE, arrow_schema
+from dsconv.storage.leaks import LeakFinder, image_digest
+from dsconv.storage.parallel import Workers
 from dsconv.tasks.base import find_task
 
 T = TypeVar("T")

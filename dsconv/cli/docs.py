@@ -78,9 +78,9 @@ def run_documents(
     scale: Scale | None = None,
 ) -> ConversionReport:
     """Reader, the docvqa task and the shared pipeline, wired as `run_conversion` does it."""
-    from dsconv.converters.base import Vocabulary
     from dsconv.converters.docvqa import DocumentLedger, DocVQAReader
     from dsconv.pipeline.convert import ConvertOptions, convert_dataset
+    from dsconv.schemas.samples import Vocabulary
     from dsconv.tasks.base import TaskContext, get_task
     from dsconv.tasks.docvqa import document_rows
 

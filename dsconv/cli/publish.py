@@ -126,7 +126,7 @@ def card(
     What is not given keeps the value the old card recorded.
     Example: [bold]dsconv card out/coins-vqa --repo-id me/coins-vqa --license cc-by-4.0[/]
     """
-    from dsconv.publish.card import write_card
+    from dsconv.pipeline.card import write_card
 
     for path in write_card(dataset, name=name, source=source, command=command, license=license,
                            repo_id=repo_id):

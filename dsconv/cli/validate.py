@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from dsconv.cli.app import INSPECT, app, console, err_console, progress
-from dsconv.pipeline.parallel import resolve_workers
+from dsconv.storage.parallel import resolve_workers
 
 SHOWN = 20
 

@@ -29,10 +29,10 @@ from dsconv.converters.base import (
     canonical_split,
 )
 from dsconv.errors import DsconvError, InputError
-from dsconv.pipeline.splits import image_digest
 from dsconv.schemas.report import Drop, SplitReport
 from dsconv.storage.images import check_image, image_size
 from dsconv.storage.layout import split_sort_key
+from dsconv.storage.leaks import image_digest
 
 BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".csv": "csv", ".json": "json"}
 DEFAULT_ID_COL = "questionId"

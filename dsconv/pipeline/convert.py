@@ -14,15 +14,16 @@ from typing import Any, TypeVar
 
 from dsconv import __version__
 from dsconv.converters.base import AFTER_ITEMS, Key, Ledger, Reader
-from dsconv.pipeline.parallel import Workers
+from dsconv.pipeline.card import CardInfo, card_files
 from dsconv.pipeline.part import LEDGER_FILE, SAMPLES_FILE, PartRecorder, fingerprint, part_note
 from dsconv.pipeline.resize import Resizer
 from dsconv.pipeline.shard import WHOLE, Share, check_shardable, read_split
-from dsconv.pipeline.splits import LeakFinder, SplitAssigner, image_digest, leak_warning
-from dsconv.publish.card import CardInfo, card_files
+from dsconv.pipeline.splits import SplitAssigner
 from dsconv.schemas.report import ConversionReport, Leak, PartInfo
 from dsconv.storage.dataset import REPORT_FILE
 from dsconv.storage.images import reuse_image_memory
+from dsconv.storage.leaks import LeakFinder, image_digest, leak_warning
+from dsconv.storage.parallel import Workers
 from dsconv.storage.writer import DatasetWriter
 from dsconv.tasks.base import Task, TaskContext
 from dsconv.tasks.rows import detection_rows

@@ -19,12 +19,12 @@ import pyarrow.parquet as pq
 
 from dsconv.converters.base import AFTER_ITEMS, Key
 from dsconv.errors import DsconvError
+from dsconv.pipeline.card import CardInfo, card_files, read_card_info
 from dsconv.pipeline.part import Entry, Part, load_part, part_note
-from dsconv.pipeline.splits import LeakFinder, leak_warning
-from dsconv.publish.card import CardInfo, card_files, read_card_info
 from dsconv.schemas.report import ConversionReport, SplitReport
 from dsconv.storage.dataset import REPORT_FILE, shard_paths
 from dsconv.storage.layout import split_sort_key
+from dsconv.storage.leaks import LeakFinder, leak_warning
 from dsconv.storage.writer import ROWS_PER_GROUP, DatasetWriter
 
 

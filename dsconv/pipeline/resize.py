@@ -5,7 +5,7 @@ Only those images are decoded and re-encoded, upright (their EXIF orientation ap
 90, PNG and the other lossless formats as they are; a format Pillow cannot write back becomes
 PNG. Every other image keeps its bytes. `image.path` keeps the source file name.
 
-Decoding and encoding run in worker processes (`dsconv.pipeline.parallel`); the boxes are
+Decoding and encoding run in worker processes (`dsconv.storage.parallel`); the boxes are
 scaled here.
 This module imports only Pillow, because every worker imports it.
 """
@@ -26,7 +26,7 @@ from dsconv.storage.images import oriented_size
 
 if TYPE_CHECKING:
     from dsconv.converters.base import Key, Ledger
-    from dsconv.pipeline.parallel import Workers
+    from dsconv.storage.parallel import Workers
 
 JPEG_QUALITY = 90
 WEBP_QUALITY = 90

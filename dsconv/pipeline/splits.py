@@ -1,4 +1,5 @@
-"""Split assignment by image content, and leakage: the same image in two splits.
+"""Split assignment by image content (leakage, the same image in two splits, is found by
+`dsconv.storage.leaks`).
 
 A source's own splits are used when it has them. Otherwise (or with `--split-ratios`) each
 image goes to the split its SHA-256 falls in: the same bytes always land in the same split,
@@ -12,13 +13,11 @@ prefix ("validation-0") to keep row ids unique.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dsconv.converters.base import Ledger, Reader
 from dsconv.errors import DsconvError
-from dsconv.schemas.report import Leak
 
 SPLIT_NAMES = ("train", "validation", "test")
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
@@ -56,10 +55,6 @@ def resolve_ratios(
     return None if source_has_splits(reader) else DEFAULT_RATIOS
 
 
-def image_digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def hash_split(digest: str, ratios: tuple[float, ...]) -> str:
     """The split a SHA-256 hex digest falls in: its first 64 bits as a fraction of 2^64,
     against the cumulative ratios."""
@@ -93,40 +88,3 @@ class SplitAssigner:
             self.ledger.seen_objects(sample.split, -n)
             self.ledger.seen_objects(target, n)
             sample.split = target
-
-
-@dataclass
-class LeakFinder:
-    """Images whose bytes occur in more than one split, found by digest as samples stream by.
-
-    Remembers where each image was first seen under the first 16 bytes of its digest (a
-    collision is as unlikely as a SHA-256 one here, and the hex digest would double the
-    per-image cost); only digests seen in two splits keep their full hash and every file.
-    """
-
-    _first: dict[bytes, tuple[str, str]] = field(default_factory=dict)
-    _leaks: dict[bytes, tuple[str, dict[str, list[str]]]] = field(default_factory=dict)
-
-    def add(self, split: str, file: str, digest: str) -> None:
-        key = bytes.fromhex(digest[:32])
-        first = self._first.setdefault(key, (split, file))
-        leak = self._leaks.get(key)
-        if leak is None:
-            if first[0] == split:
-                return
-            leak = self._leaks[key] = (digest, {first[0]: [first[1]]})
-        files = leak[1].setdefault(split, [])
-        if file not in files and (split, file) != first:
-            files.append(file)
-
-    def leaks(self) -> list[Leak]:
-        return [Leak(hash=digest, splits=list(found),
-                     files=[f"{split}/{name}" for split, names in found.items() for name in names])
-                for digest, found in self._leaks.values()]
-
-
-def leak_warning(leaks: list[Leak]) -> str:
-    files = "; ".join(", ".join(leak.files) for leak in leaks[:3])
-    more = f" and {len(leaks) - 3} more" if len(leaks) > 3 else ""
-    return (f"{len(leaks)} image(s) occur in more than one split (leakage): {files}{more}; "
-            "see 'leakage' in conversion_report.json")

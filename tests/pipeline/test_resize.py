@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dsconv.converters.base import DetectionObject
 from dsconv.pipeline.resize import fitted_size, resize_image, scale_boxes
+from dsconv.schemas.samples import DetectionObject
 from dsconv.storage.dataset import iter_rows, read_report
 from dsconv.validation import validate_dataset
 from tests.helpers import run_cli

@@ -12,14 +12,13 @@ from dsconv.converters.base import Ledger
 from dsconv.errors import DsconvError
 from dsconv.pipeline.splits import (
     DEFAULT_RATIOS,
-    LeakFinder,
     SplitAssigner,
     hash_split,
-    image_digest,
     parse_ratios,
     resolve_ratios,
 )
 from dsconv.storage.dataset import iter_rows, read_report
+from dsconv.storage.leaks import LeakFinder, image_digest
 from dsconv.validation import validate_dataset
 from tests.helpers import run_cli
 from tests.tasks.detection_samples import boxes, make_sample

@@ -1,4 +1,4 @@
-"""`dsconv.pipeline.parallel.Workers`: results in input order, a bounded window, no pool for one."""
+"""`dsconv.storage.parallel.Workers`: results in input order, a bounded window, no pool for one."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import threading
 from concurrent.futures import Future
 
-from dsconv.pipeline.parallel import Workers, resolve_workers
+from dsconv.storage.parallel import Workers, resolve_workers
 
 
 def test_results_come_back_in_input_order_with_pass_throughs() -> None:
