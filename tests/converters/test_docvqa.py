@@ -492,3 +492,24 @@ def test_cells_in_the_report_are_short_escaped_excerpts(tmp_path: Path) -> None:
     for drop in report["drops"]:
         for text in (drop["annotation"], drop["detail"]):
             assert len(text) < 200 and "\x1b" not in text and "\n" not in text
+
+
+def test_a_hub_row_naming_a_local_file_is_unsafe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Hub dataset has no folder: an absolute path in it would read this machine's files."""
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(_jpeg("red"))
+    hub = tmp_path / "hub"
+    _write_table(hub / "data" / "train-00000-of-00001.parquet", [
+        {"image": {"bytes": _jpeg(), "path": "page.jpg"}, "question": "q?", "answers": ["a"]},
+        {"image": {"bytes": None, "path": str(secret)}, "question": "q?", "answers": ["a"]}])
+    load = docvqa.load_dataset
+    monkeypatch.setattr(docvqa, "load_dataset",
+                        lambda path, **kwargs: load(str(hub) if path == HUB_ID else path, **kwargs))
+    report = _convert(HUB_ID, tmp_path / "out")
+    assert report["splits"]["train"]["questions_dropped"] == {"unsafe_path": 1}
+    assert [r["image"]["path"] for r in iter_rows(tmp_path / "out")] == ["page.jpg"]
+    _convert(HUB_ID, tmp_path / "allowed", "--allow-outside-root")
+    rows = list(iter_rows(tmp_path / "allowed"))
+    assert [r["image"]["bytes"] == secret.read_bytes() for r in rows] == [False, True]
