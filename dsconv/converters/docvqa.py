@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 import pyarrow.parquet as pq
 
@@ -96,8 +96,6 @@ class LoadSpec:
 
     path: str
     label: str  # what errors and drops name: the Hub id
-    data_files: dict[str, list[str]] | None = None
-    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -193,7 +191,7 @@ class DocVQAReader:
         self._parts: dict[str, list[_Part]] = {}
         wanted = {canonical_split(s) for s in options.splits}
         found: set[str] = set()
-        for source in resolve_source(src, options.columns, options.allow_outside_root):
+        for source in resolve_source(src, options.allow_outside_root):
             for source_split, prepare in _source_splits(source, options.columns):
                 split = canonical_split(source_split)
                 found.add(split)
@@ -306,16 +304,13 @@ class DocVQAReader:
         try:
             return read_bytes(file, self.options.max_image_bytes), "", ""
         except FileNotFoundError:
-            return None, "missing_image", f"{_shown(file)} does not exist"
+            return None, "missing_image", f"{shown} does not exist"
         except (OSError, UnsafeFileError) as exc:
-            return None, "unreadable_image", f"{_shown(file)}: {_reason(exc, file)}"
+            return None, "unreadable_image", f"{shown}: {_reason(exc, file)}"
 
 
-def resolve_source(src: str, columns: Columns,
-                   allow_outside: bool = False) -> list[LoadSpec | LocalTable]:
-    """Local file or folder if it exists, else a Hub dataset id. `columns` is no longer
-    needed to read a source but stays for callers."""
-    del columns
+def resolve_source(src: str, allow_outside: bool = False) -> list[LoadSpec | LocalTable]:
+    """Local file or folder if it exists, else a Hub dataset id."""
     path = Path(src)
     if path.is_dir():
         return _folder_tables(path, allow_outside)
@@ -342,8 +337,7 @@ def load_dataset(path: str, **kwargs: Any) -> Any:
 def open_spec(spec: LoadSpec) -> dict[str, IterableDataset]:
     """Stream a Hub dataset's splits."""
     try:
-        loaded = load_dataset(spec.path, data_files=spec.data_files, streaming=True,
-                              **spec.kwargs)
+        loaded = load_dataset(spec.path, streaming=True)
     except Exception as exc:  # datasets raises many types (not found, offline, bad file)
         raise InputError(spec.label, f"cannot open ({_first_line(exc)})") from exc
     return dict(loaded)
@@ -609,7 +603,7 @@ class _Lines:
 
 
 @contextlib.contextmanager
-def _open_table(file: Path) -> Iterator[io.FileIO]:
+def _open_table(file: Path) -> Iterator[BinaryIO]:
     """A data file opened as a regular file (a FIFO named `train.jsonl` is an error, not a
     hang); errors name the file in one line."""
     try:
@@ -617,7 +611,7 @@ def _open_table(file: Path) -> Iterator[io.FileIO]:
     except (OSError, UnsafeFileError) as exc:
         raise InputError(file, _reason(exc, file)) from None
     with handle:
-        yield handle  # type: ignore[misc]
+        yield handle
 
 
 def _starts_with(file: Path, prefix: bytes) -> bool:

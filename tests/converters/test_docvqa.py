@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from dsconv.converters import docvqa
-from dsconv.converters.docvqa import Columns, _split_of, resolve_source
+from dsconv.converters.docvqa import _split_of, resolve_source
 from dsconv.errors import InputError
 from dsconv.io.dataset import iter_rows, read_report
 from dsconv.samples.docs import write_docs
@@ -180,7 +180,7 @@ def test_hub_ids_and_local_paths_give_the_same_rows(
 ) -> None:
     """A Hub id streams through `load_dataset`; local files are read without it (it would
     reach the Hub), into the very same rows."""
-    assert resolve_source(HUB_ID, Columns()) == [docvqa.hub_spec(HUB_ID)]
+    assert resolve_source(HUB_ID) == [docvqa.hub_spec(HUB_ID)]
     calls: list[tuple[str, Any, bool]] = []
     load = docvqa.load_dataset
 
@@ -291,7 +291,7 @@ def test_sample_docs_command(tmp_path: Path) -> None:
 
 def test_not_a_source_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a Hub dataset id"):
-        resolve_source(str(tmp_path / "nope" / "x.parquet"), Columns())
+        resolve_source(str(tmp_path / "nope" / "x.parquet"))
 
 
 # --- Local sources: containment, no network, hostile tables ----------------------------------
