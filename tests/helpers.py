@@ -27,7 +27,8 @@ def convert_coins(tmp_path: Path, fmt: str) -> tuple[Path, dict[str, Any]]:
 
     summary = write_coins(tmp_path / "src", images=12, seed=3, fmt=fmt)
     out = tmp_path / "vqa"
-    result = run_cli(f"{fmt}-to-vqa", tmp_path / "src", out, "--noun", "currency")
+    command = [f"{fmt}-to-vqa"] if fmt in ("coco", "yolo", "voc") else ["convert", "--from", fmt]
+    result = run_cli(*command, tmp_path / "src", out, "--noun", "currency")
     assert result.exit_code == 0, result.output
     result = run_cli("validate", out)
     assert result.exit_code == 0, result.output

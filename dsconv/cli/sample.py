@@ -21,7 +21,8 @@ def coins(
     images: Annotated[int, typer.Option(min=1, help="Number of images in all splits.")] = 48,
     seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = 0,
     fmt: Annotated[
-        str, typer.Option("--format", help="coco (Roboflow export), yolo or voc.")
+        str, typer.Option("--format", help="coco (Roboflow export), yolo, voc, labelme, "
+                          "cvat, labelstudio or hf (Hub Parquet).")
     ] = "coco",
     overwrite: Annotated[
         bool, typer.Option(help="Write into OUT even if it is not empty.")

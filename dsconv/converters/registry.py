@@ -12,6 +12,9 @@ BUILTIN = {
     "coco": "dsconv.converters.coco:CocoReader",
     "yolo": "dsconv.converters.yolo:YoloReader",
     "voc": "dsconv.converters.voc:VocReader",
+    "labelme": "dsconv.converters.labelme:LabelMeReader",
+    "cvat": "dsconv.converters.cvat:CvatReader",
+    "labelstudio": "dsconv.converters.labelstudio:LabelStudioReader",
 }
 
 
