@@ -36,6 +36,7 @@ from dsconv.converters.base import (
     canonical_split,
     collector_paused,
 )
+from dsconv.converters.paths import resolve_inside
 from dsconv.converters.shapes import (
     Entry,
     Shape,
@@ -107,6 +108,10 @@ class LabelMeReader(ShapeReader):
         """One JSON file's image and shapes; None when it is not a LabelMe file."""
         source = folder + name
         file = self.root / source
+        try:
+            resolve_inside(self.root, source, self.options.allow_outside_root)
+        except ValueError as exc:
+            return Entry(source, None, source, problem=("unsafe_path", str(exc)))
         try:
             data = load_json(file, read_file(file, MAX_LABEL_BYTES))
         except InputError as exc:

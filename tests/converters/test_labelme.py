@@ -158,3 +158,13 @@ def test_detect(tmp_path: Path) -> None:
     assert found is not None and found[0] >= 0.8 and ".json" in found[1]
     write_coins(tmp_path / "coco", images=3, seed=1, fmt="coco")
     assert detect(tmp_path / "coco") is None
+
+
+def test_json_linked_from_outside_is_not_read(tmp_path: Path) -> None:
+    labelme(tmp_path / "elsewhere" / "a.json", [shape("rectangle", [[1, 1], [5, 5]])])
+    root = tmp_path / "ds"
+    write_image(root / "a.jpg")
+    (root / "a.json").symlink_to(tmp_path / "elsewhere" / "a.json")
+    _, _, samples, reports = read_all(LabelMeReader, root)
+    assert samples["train"] == [] and reports["train"].objects_total == 0
+    assert reports["train"].images_dropped == {"unsafe_path": 1}
