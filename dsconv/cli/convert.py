@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +60,10 @@ BoxPolicyOpt = Annotated[BoxPolicy, typer.Option(
     help="Boxes partly outside the image: clip them to it, drop them, or stop with an error.")]
 AllowOutside = Annotated[bool, typer.Option(
     help="Let image paths point outside the dataset folder (absolute, .., symlinks).")]
+BboxFormatOpt = Annotated[str, typer.Option(
+    help="--from hf: the boxes' format: coco [x, y, w, h], xyxy or pascal_voc [x1, y1, x2, y2] "
+    "in pixels, yolo [cx, cy, w, h] as fractions.")]
+HfColumn = Annotated[str, typer.Option(help="--from hf: the column (or objects field) name.")]
 SplitRatios = Annotated[str | None, typer.Option(
     help="Re-split by a hash of each image's bytes, e.g. 0.8,0.1,0.1 (train, validation, test). "
     "Default: the source's splits, or 0.8,0.1,0.1 when it has none.")]
@@ -225,7 +229,9 @@ def convert(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, bbox_format: BboxFormatOpt = "coco",
+    image_col: HfColumn = "image", objects_col: HfColumn = "objects",
+    bbox_col: HfColumn = "bbox", category_col: HfColumn = "category",
 ) -> None:
     """Convert a dataset in any installed format, including third-party ones.
 
@@ -234,6 +240,12 @@ def convert(
     options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd,
                             keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
                             allow_outside_root=allow_outside_root)
+    if from_ == "hf":
+        from dsconv.converters.hf import hf_options
+
+        options = replace(hf_options(options), bbox_format=bbox_format, image_col=image_col,
+                          objects_col=objects_col, bbox_col=bbox_col,
+                          category_col=category_col)
     run_conversion(from_, src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,

@@ -15,6 +15,7 @@ BUILTIN = {
     "labelme": "dsconv.converters.labelme:LabelMeReader",
     "cvat": "dsconv.converters.cvat:CvatReader",
     "labelstudio": "dsconv.converters.labelstudio:LabelStudioReader",
+    "hf": "dsconv.converters.hf:HfReader",
 }
 
 

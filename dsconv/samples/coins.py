@@ -242,6 +242,7 @@ def _write_hf(out: Path, shots: Shots) -> None:
     """The Hub's detection layout, written by `datasets` itself: `data/{split}-00000-of-00001
     .parquet` with `image` (bytes and file name), `image_id`, `width`, `height` and `objects`
     (`id`, `area`, COCO `bbox`, `category` as a ClassLabel)."""
+    import pyarrow.parquet as pq
     from datasets import ClassLabel, Dataset, Features, Image, List, Value
 
     features = Features({
@@ -267,8 +268,8 @@ def _write_hf(out: Path, shots: Shots) -> None:
                 "category": [CLASSES.index(b.category) for b in scene.boxes]})
             number += 1
         name = {"valid": "validation"}.get(split, split)
-        Dataset.from_dict(rows, features=features).to_parquet(
-            out / "data" / f"{name}-00000-of-00001.parquet")
+        table = Dataset.from_dict(rows, features=features).data.table  # with its features
+        pq.write_table(table, out / "data" / f"{name}-00000-of-00001.parquet")
 
 
 _WRITERS: dict[str, Callable[[Path, Shots], None]] = {
