@@ -54,6 +54,7 @@ BboxFormat = Literal["coco", "xyxy", "yolo", "pascal_voc"]
 BBOX_FORMATS: tuple[str, ...] = ("coco", "xyxy", "yolo", "pascal_voc")
 TABLE_SUFFIXES = (".parquet", ".jsonl", ".json")
 ID_COLUMNS = ("image_id", "id")
+MAX_NUMBERED_CLASSES = 10_000  # integer categories without names: class_0… up to this
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,9 @@ class HfReader:
                             texts.add(category.strip())
                         elif isinstance(category, int) and not isinstance(category, bool):
                             largest = max(largest, category)
+        if largest >= MAX_NUMBERED_CLASSES:
+            raise InputError(self.src, f"categories are numbers up to {largest} with no "
+                             "ClassLabel names; name the classes with --classes")
         if largest >= 0:
             self.ledger.warn(f"{self.src}: categories are numbers with no ClassLabel names; "
                              f"using class_0…class_{largest} (name them with --classes)")
@@ -262,7 +266,8 @@ class HfReader:
                 width, height = image_size(data)
             except ValueError as exc:
                 data, reason, detail = None, "unreadable_image", str(exc)
-        annotation = [f"{where} object {object_ids[k] if k < len(object_ids) else k}"
+        annotation = [f"{where} object "
+                      f"{excerpt(str(object_ids[k]), 30) if k < len(object_ids) else k}"
                       for k in range(n)]
         if data is None:
             self.ledger.drop_image(split, path or part.label, reason, f"{where}: {detail}")
@@ -299,8 +304,9 @@ class HfReader:
         """The row's image bytes and name, or None with the drop reason and detail."""
         try:
             data, path = docvqa._image_cell(cell)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             return None, None, "missing_image", str(exc)
+        path = path if isinstance(path, str) and path else None
         shown = excerpt(path) if path else ""
         if data is not None:
             if len(data) > self.options.max_image_bytes:
@@ -333,7 +339,8 @@ class HfReader:
         if path:
             base = os.path.splitext(path.replace("\\", "/").rsplit("/", 1)[-1])[0]
         elif part.id_col and row.get(part.id_col) is not None:
-            base = str(row[part.id_col])
+            base = excerpt(str(row[part.id_col]), 60) if not isinstance(
+                row[part.id_col], int | str) else str(row[part.id_col])
         else:
             base = f"row{index}"
         base = base.replace("/", "_") or f"row{index}"

@@ -192,9 +192,12 @@ def _image_index(folder: Path) -> dict[str, list[str]]:
 
 def _file_name(reference: str) -> str:
     """The base name a Label Studio image reference ends with (`?d=` for local files)."""
-    parts = urlsplit(reference)
-    query = parse_qs(parts.query).get("d")
-    path = query[0] if query else unquote(parts.path)
+    try:
+        parts = urlsplit(reference)
+        query = parse_qs(parts.query).get("d")
+        path = query[0] if query else unquote(parts.path)
+    except ValueError:  # not a URL (an unclosed IPv6 bracket…): the text as it is
+        path = reference
     return posixpath.basename(path.replace("\\", "/"))
 
 
@@ -245,11 +248,11 @@ def _min_results(task: dict[str, Any]) -> list[Any] | None:
 def _shapes(results: Any, where: str, notes: Counter[str]) -> list[Shape]:
     if not isinstance(results, list):
         return []
-    labels_by_id = {r.get("id"): r.get("value", {}).get("labels") for r in results
+    labels_by_id = {_key(r.get("id")): r["value"].get("labels") for r in results
                     if isinstance(r, dict) and r.get("type") == "labels"
-                    and isinstance(r.get("value"), dict) and r.get("id") is not None}
-    regions = {r.get("id") for r in results if isinstance(r, dict)
-               and r.get("type") in ("rectangle", "polygon")}
+                    and isinstance(r.get("value"), dict) and _key(r.get("id")) is not None}
+    regions = {_key(r.get("id")) for r in results if isinstance(r, dict)
+               and r.get("type") in ("rectangle", "polygon")} - {None}
     shapes = []
     for k, result in enumerate(results, 1):
         if not isinstance(result, dict):
@@ -259,14 +262,17 @@ def _shapes(results: Any, where: str, notes: Counter[str]) -> list[Shape]:
         kind = result.get("type")
         name = f"{where} result {excerpt(str(result.get('id', k)), 20)}"
         value = result.get("value")
-        if kind == "labels" and result.get("id") in regions:
+        if kind == "labels" and _key(result.get("id")) in regions:
             continue  # the label of a `rectangle` result with the same id
+        if not isinstance(kind, str):
+            notes["ignored"] += 1
+            continue
         if kind in ("rectanglelabels", "rectangle", "polygonlabels") or kind in REGION_TYPES:
             if not isinstance(value, dict):
                 shapes.append(Shape(name, "", None, ("bad_annotation", "no value")))
                 continue
             labels = value.get(kind) if kind.endswith("labels") else \
-                labels_by_id.get(result.get("id"))
+                labels_by_id.get(_key(result.get("id")))
             label = _label(labels, notes)
             if not label:
                 shapes.append(Shape(name, "", None, ("no_name", "region has no label")))
@@ -278,6 +284,11 @@ def _shapes(results: Any, where: str, notes: Counter[str]) -> list[Shape]:
             continue
         notes["ignored"] += 1
     return shapes
+
+
+def _key(value: Any) -> str | int | None:
+    """A result id that can pair a `rectangle` with its `labels` (text or a number)."""
+    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 def _label(labels: Any, notes: Counter[str]) -> str:
