@@ -203,9 +203,13 @@ class HfReader:
         largest = -1
         for parts in self._parts.values():
             for part in parts:
-                for row in part.rows():
-                    for category in _objects(row.get(self.options.objects_col),
-                                             self.options)[1]:
+                for _, row in _rows(part):
+                    try:
+                        categories = _objects(row.get(self.options.objects_col),
+                                              self.options)[1]
+                    except ValueError:  # the row is dropped when it is read
+                        continue
+                    for category in categories:
                         if isinstance(category, str) and category.strip():
                             texts.add(category.strip())
                         elif isinstance(category, int) and not isinstance(category, bool):
