@@ -44,7 +44,8 @@ IncludeZero = Annotated[bool, typer.Option(help="Keep classes with a zero count 
 KeepCrowd = Annotated[bool, typer.Option(help="Count COCO iscrowd=1 regions as objects.")]
 KeepDifficult = Annotated[bool, typer.Option(help="Count VOC difficult=1 objects.")]
 Images = Annotated[Path | None, typer.Option(
-    help="Image folder for a plain COCO annotation file (default: the file's folder).")]
+    help="Image folder for a plain COCO annotation file (default: the file's folder), or "
+    "where a Label Studio export's images are found by name (default: images/ beside it).")]
 Seed = Annotated[int, typer.Option(
     help="Seed for anything drawn at random (paraphrases, absent classes).")]
 Overwrite = Annotated[bool, typer.Option(help="Replace OUT if it exists.")]

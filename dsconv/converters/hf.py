@@ -270,8 +270,7 @@ class HfReader:
                 width, height = image_size(data)
             except ValueError as exc:
                 data, reason, detail = None, "unreadable_image", str(exc)
-        annotation = [f"{where} object "
-                      f"{excerpt(str(object_ids[k]), 30) if k < len(object_ids) else k}"
+        annotation = [f"{where} object {_shown(object_ids[k]) if k < len(object_ids) else k}"
                       for k in range(n)]
         if data is None:
             self.ledger.drop_image(split, path or part.label, reason, f"{where}: {detail}")
@@ -343,8 +342,7 @@ class HfReader:
         if path:
             base = os.path.splitext(path.replace("\\", "/").rsplit("/", 1)[-1])[0]
         elif part.id_col and row.get(part.id_col) is not None:
-            base = excerpt(str(row[part.id_col]), 60) if not isinstance(
-                row[part.id_col], int | str) else str(row[part.id_col])
+            base = _shown(row[part.id_col])
         else:
             base = f"row{index}"
         base = base.replace("/", "_") or f"row{index}"
@@ -354,6 +352,14 @@ class HfReader:
             image_id = f"{base}-{k}"
         ids.add(image_id)
         return image_id
+
+
+def _shown(value: Any) -> str:
+    """An id as drops name it: a short number or text as it is, anything else quoted."""
+    text = str(value)
+    if isinstance(value, int | str) and len(text) <= 60 and text.isprintable():
+        return text
+    return excerpt(text, 40)
 
 
 def _rows(part: _Part) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -478,6 +484,8 @@ def detect(src: Path) -> tuple[float, str] | None:
         Path(e.path) for folder in (src, src / "data") for e in listing(folder)
         if e.name.lower().endswith((".parquet", ".jsonl")) and e.is_file(follow_symlinks=False)]
     for file in candidates[:10]:
+        if file.is_symlink():
+            continue
         if file.suffix.lower() == ".parquet":
             try:
                 with open_regular(file, 1 << 40) as handle:

@@ -199,3 +199,11 @@ def test_detect(tmp_path: Path) -> None:
     assert found is not None and found[0] >= 0.9 and ".parquet" in found[1]
     write_text(tmp_path / "docs" / "train.jsonl", '{"image": "a.jpg", "question": "q"}\n')
     assert detect(tmp_path / "docs") is None
+
+
+def test_detect_ignores_symlinks(tmp_path: Path) -> None:
+    write_coins(tmp_path / "hf", images=3, seed=1, fmt="hf")
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "train.parquet").symlink_to(
+        tmp_path / "hf" / "data" / "train-00000-of-00001.parquet")
+    assert detect(tmp_path / "ds") is None
