@@ -201,3 +201,22 @@ def _one_line(exc: ValidationError | ValueError) -> str:
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         return f"{where}: {first['msg']}{more}" if where else f"{first['msg']}{more}"
     return str(exc).splitlines()[0]
+
+
+def validate(
+    path: str | Path, *, deep: bool = False, strict: bool = False, workers: int = 1,
+    progress: Callable[[Iterable[T], int | None, str], Iterable[T]] | None = None,
+) -> ValidationResult:
+    """Check every row of a dsconv dataset: its schema, its answer against its objects (each
+    task's own check), and its image; `deep` decodes every image (on `workers` processes),
+    `strict` makes leakage between splits a problem. Nothing is raised for bad rows: they are
+    `result.problems`, and `result.ok` is False.
+
+    Example:
+        >>> import dsconv
+        >>> result = dsconv.validate("out/coins-vqa")
+        >>> result.ok, sum(result.rows.values())
+        (True, 48)
+    """
+    return validate_dataset(Path(path), deep=deep, strict=strict, workers=workers,
+                            progress=progress or (lambda items, total, label: items))

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -179,6 +179,19 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass(frozen=True)
+class ReaderOptions:
+    """Options every detection reader understands. A format with options of its own
+    subclasses this and names the subclass in its reader's `options_class`, so that an
+    option given for a format that lacks it is an error, never silently ignored."""
+
+    classes: tuple[str, ...] | None = None  # vocabulary order (VOC), when the source has none
+    noun: str | None = None  # the prompt's word for the classes ("currency")
+    allow_outside_root: bool = False  # image paths may leave the dataset folder
+    box_policy: BoxPolicy = "clip"  # boxes partly outside the image: clip, drop or error
+    max_image_bytes: int = MAX_IMAGE_BYTES  # an image file larger than this is dropped
+
+
 class IndexedReader(ABC):
     """A reader that indexes each split up front (annotations only, no pixels), then reads
     the images one at a time as samples are asked for.
@@ -189,13 +202,14 @@ class IndexedReader(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    options_class: ClassVar[type[ReaderOptions]] = ReaderOptions
     _index: dict[str, Sequence[Any]]
     _vocabulary: Vocabulary
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         self.src = Path(src)
         self.ledger = ledger
-        self.options = options or ReaderOptions()
+        self.options = coerce_options(self.options_class, options)
 
     def vocabulary(self) -> Vocabulary:
         return self._vocabulary
@@ -271,15 +285,12 @@ def relative_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-@dataclass(frozen=True)
-class ReaderOptions:
-    """Options every detection reader understands; a reader ignores those its format lacks."""
-
-    images_dir: Path | None = None  # plain COCO: where file_name is resolved
-    keep_crowd: bool = False  # COCO iscrowd=1 regions are not countable objects
-    keep_difficult: bool = False  # VOC difficult=1 objects are excluded from counts
-    classes: tuple[str, ...] | None = None  # vocabulary order (VOC), when the source has none
-    noun: str | None = None  # the prompt's word for the classes ("currency")
-    allow_outside_root: bool = False  # image paths may leave the dataset folder
-    box_policy: BoxPolicy = "clip"  # boxes partly outside the image: clip, drop or error
-    max_image_bytes: int = MAX_IMAGE_BYTES  # an image file larger than this is dropped
+def coerce_options(options_class: type[ReaderOptions], given: ReaderOptions | None
+                   ) -> ReaderOptions:
+    """The reader's own options: the common ones of a plain `ReaderOptions` carried over."""
+    if given is None:
+        return options_class()
+    if isinstance(given, options_class):
+        return given
+    return options_class(**{f.name: getattr(given, f.name) for f in fields(given)
+                            if f.name in {g.name for g in fields(options_class)}})

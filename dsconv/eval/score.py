@@ -183,3 +183,23 @@ def write_results(result: ScoreResult, out_dir: str | Path, failures: int = 0) -
         lines = (json.dumps(asdict(r), ensure_ascii=False) for r in result.failures(failures))
         _write_atomic(written[1], "".join(f"{line}\n" for line in lines))
     return written
+
+
+def score(
+    predictions: str | Path, dataset: str | Path, *, split: str = "test",
+    out: str | Path | None = None, failures: int = 0,
+) -> ScoreResult:
+    """Score a predictions file (`{"id": …, "prediction": "…"}` lines) against one split of a
+    dsconv dataset: exact match for every row, plus each task's own metrics (count accuracy
+    and MAE, ANLS, mAP…). With `out`, writes metrics.json (and the `failures` worst rows to
+    failures.jsonl) there. Needs no model and no torch.
+
+    Example:
+        >>> import dsconv
+        >>> dsconv.score("runs/coins/predictions.jsonl", "out/coins-vqa").metrics["exact_match"]
+        0.855
+    """
+    result = score_dataset(predictions, dataset, split)
+    if out is not None:
+        write_results(result, out, failures)
+    return result

@@ -8,9 +8,9 @@ share), `resize` shrinks images over `--max-image-size` in worker processes (`pa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from dsconv import __version__
 from dsconv.converters.base import AFTER_ITEMS, Key, Ledger, Reader
@@ -19,6 +19,7 @@ from dsconv.pipeline.part import LEDGER_FILE, SAMPLES_FILE, PartRecorder, finger
 from dsconv.pipeline.resize import Resizer
 from dsconv.pipeline.shard import WHOLE, Share, check_shardable, read_split
 from dsconv.pipeline.splits import SplitAssigner
+from dsconv.progress import Progress, no_progress
 from dsconv.schemas.report import ConversionReport, Leak, PartInfo
 from dsconv.storage.dataset import REPORT_FILE
 from dsconv.storage.images import reuse_image_memory
@@ -28,13 +29,7 @@ from dsconv.storage.writer import DatasetWriter
 from dsconv.tasks.base import Task, TaskContext
 from dsconv.tasks.rows import detection_rows
 
-T = TypeVar("T")
-Progress = Callable[[Iterable[T], int | None, str], Iterable[T]]
 MakeRows = Callable[[Any], Iterable[dict[str, Any]]]  # one sample → its rows
-
-
-def _no_progress(items: Iterable[T], total: int | None, label: str) -> Iterable[T]:
-    return items
 
 
 @dataclass(frozen=True)
@@ -55,7 +50,7 @@ class ConvertOptions:
 
 
 def convert_detection(
-    reader: Reader, ledger: Ledger, options: ConvertOptions, progress: Progress = _no_progress
+    reader: Reader, ledger: Ledger, options: ConvertOptions, progress: Progress = no_progress
 ) -> ConversionReport:
     """Stream every detection sample through the tasks into a new dataset folder."""
     return convert_dataset(
@@ -66,7 +61,7 @@ def convert_detection(
 
 def convert_dataset(
     reader: Reader, ledger: Ledger, options: ConvertOptions, make_rows: MakeRows,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> ConversionReport:
     """Stream every sample through `make_rows` into a new dataset folder; return the report.
 
@@ -164,3 +159,108 @@ def _task_extras(options: ConvertOptions) -> dict[str, dict[str, Any]]:
     vocabulary = options.context.vocabulary
     return {task.name: task.report_extras(vocabulary) for task in options.tasks
             if task.report_extras is not None}
+
+
+def convert(
+    source: str | Path,
+    out: str | Path,
+    *,
+    format: str = "auto",
+    tasks: Sequence[str] = ("count-json",),
+    noun: str | None = None,
+    prompt: str | None = None,
+    include_zero: bool = False,
+    seed: int = 0,
+    paraphrases: int = 1,
+    absent_rate: float = 0.0,
+    classes: Mapping[str, str] | Sequence[str] | str | None = None,
+    split_ratios: Sequence[float] | None = None,
+    overwrite: bool = False,
+    max_image_size: int | None = None,
+    workers: int | None = None,
+    num_shards: int | None = None,
+    shard_index: int | None = None,
+    progress: Progress | None = None,
+    command: str = "",
+    card_source: str | None = None,
+    **format_options: Any,
+) -> ConversionReport:
+    """Convert a detection dataset (COCO, YOLO, VOC or any installed format) into a VQA
+    dataset folder; returns the conversion report (also written as conversion_report.json).
+
+    `format_options` are the reader's own options (`keep_crowd=True` for COCO,
+    `keep_difficult=True` for VOC, `box_policy="drop"`, `allow_outside_root=True`…); one the
+    format does not have is an error. `classes` keeps and renames classes:
+    `{"dime": "10c", "penny": "1c"}`, `["dime", "penny"]`, or the CLI's string form.
+    `progress(items, total, label)` wraps each split's samples (`dsconv.tqdm_progress` in a
+    notebook).
+    `max_image_size` shrinks larger images on `workers` processes (default: all cores).
+    `command` and `card_source` are what the dataset card says made it (the CLI passes its
+    command line and, for a Roboflow download, the project).
+
+    Example:
+        >>> import dsconv
+        >>> report = dsconv.convert("data/coins", "out/coins-vqa", noun="currency")
+        >>> report.splits["train"].rows
+        38
+    """
+    from dsconv.converters.classes import ClassFilter, ClassMap
+    from dsconv.converters.registry import get_reader, reader_options, resolve_format
+    from dsconv.pipeline.shard import parse_share
+    from dsconv.pipeline.splits import resolve_ratios
+    from dsconv.storage.parallel import resolve_workers
+    from dsconv.tasks.base import get_task
+
+    src, target = Path(source), Path(out)
+    fmt = resolve_format(src, format)
+    reader_cls = get_reader(fmt)
+    options = reader_options(reader_cls, fmt, noun=noun, **format_options)
+    selected = [get_task(t) for t in dict.fromkeys(tasks)]
+    ledger = Ledger(box_policy=options.box_policy)
+    reader: Reader = reader_cls(src, ledger, options)
+    if classes is not None:
+        reader = ClassFilter(reader, ledger, ClassMap.of(classes))
+    _warn_paraphrases(selected, paraphrases, prompt, ledger)
+    context = TaskContext(reader.vocabulary(), prompt=prompt, include_zero=include_zero,
+                          seed=seed, paraphrases=paraphrases, absent_rate=absent_rate)
+    ratios = tuple(split_ratios) if split_ratios is not None else None
+    settings = {"reader": _plain(options), "classes": _plain(classes)}
+    convert_options = ConvertOptions(
+        out=target, tasks=selected, context=context, overwrite=overwrite,
+        source=card_source or str(source), command=command or _command(fmt, source, out),
+        split_ratios=resolve_ratios(reader, ratios), max_image_size=max_image_size,
+        workers=resolve_workers(workers) if max_image_size else 1,
+        share=parse_share(num_shards, shard_index),
+        settings=settings,
+    )
+    return convert_detection(reader, ledger, convert_options, progress or no_progress)
+
+
+def _warn_paraphrases(tasks: list[Task], n: int, prompt: str | None, ledger: Ledger) -> None:
+    """Say so in the report when `paraphrases` cannot be honoured as asked."""
+    if n <= 1:
+        return
+    if prompt:
+        ledger.warn(f"--paraphrases {n}: --prompt replaces every task's phrasings")
+        return
+    for task in tasks:
+        if task.prompts and len(task.prompts) < n:
+            ledger.warn(f"--paraphrases {n}: {task.name} has {len(task.prompts)} phrasing(s), "
+                        "all of them used")
+
+
+def _plain(value: Any) -> Any:
+    """Options as JSON-able values for the parts' fingerprint (paths as strings)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def _command(fmt: str, source: str | Path, out: str | Path) -> str:
+    """What the card says made the dataset when the caller did not pass the command line."""
+    return f"dsconv.convert({str(source)!r}, {str(out)!r}, format={fmt!r})"
+

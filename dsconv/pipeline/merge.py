@@ -194,3 +194,21 @@ def _add(counts: Any) -> Counter[str]:
     for count in counts:
         total.update(count)
     return total
+
+
+def merge(
+    parts: Sequence[str | Path], out: str | Path, *, overwrite: bool = False,
+    command: str = "",
+) -> ConversionReport:
+    """Join the part folders of one sharded conversion (`convert(..., num_shards=N,
+    shard_index=I)`, one per machine) into the dataset a single run would have written:
+    the same rows, shards and report. Refuses a set with a part missing, parts of different
+    conversions, or a part whose contents do not match what it recorded.
+
+    Example:
+        >>> import dsconv
+        >>> dsconv.merge(["parts/0", "parts/1"], "out/photos-vqa").splits["train"].rows
+        1600
+    """
+    return merge_parts([Path(p) for p in parts], Path(out), overwrite=overwrite,
+                       command=command or "dsconv.merge(...)")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 import yaml
 
 from dsconv.errors import DsconvError
+from dsconv.progress import Progress, no_progress
 from dsconv.storage.dataset import iter_rows, shard_paths
 from dsconv.storage.layout import CARD_FILE, DATA_DIR
 from dsconv.storage.writer import DatasetWriter
@@ -32,7 +32,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _FORMAT_SUFFIX = {b"\xff\xd8\xff": ".jpg", b"\x89PNG": ".png", b"GIF8": ".gif", b"BM": ".bmp"}
 
 T = TypeVar("T")
-Progress = Callable[[Iterable[T], int | None, str], Iterable[T]]
 
 
 @dataclass
@@ -165,3 +164,20 @@ def _messages_card(dataset_dir: Path, splits: list[str], rows: dict[str, int]) -
             "conversation a row (`messages`, with an image placeholder in the user turn) and "
             "its image (`images`), the layout TRL's `SFTTrainer` reads for vision-language "
             "models. `id` is the row id in the source dataset.\n")
+
+
+def export(
+    path: str | Path, out: str | Path, *, to: str = "messages", overwrite: bool = False,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Write the dataset in a layout other fine-tuning tools read: `messages` (the chat
+    layout TRL's SFTTrainer reads, as Parquet with a card) or `jsonl` (image files plus
+    `image`/`prefix`/`suffix` JSON Lines, as PaliGemma and Florence-2 notebooks read).
+
+    Example:
+        >>> import dsconv
+        >>> dsconv.export("out/coins-vqa", "out/coins-chat", to="messages").rows["train"]
+        38
+    """
+    return export_dataset(Path(path), to, Path(out), overwrite=overwrite,
+                          progress=progress or no_progress)

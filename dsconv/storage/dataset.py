@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -53,3 +54,21 @@ def read_report(dataset_dir: str | Path) -> dict:
     if not path.is_file():
         raise DsconvError(f"{dataset_dir}: no {REPORT_FILE}")
     return json.loads(path.read_text())
+
+
+def load(path: str | Path) -> Any:
+    """The dataset as a `datasets.DatasetDict` (images decode to PIL on access), read from its
+    shards on disk, without network.
+
+    Example:
+        >>> import dsconv
+        >>> dataset = dsconv.load("out/coins-vqa")
+        >>> dataset["train"][0]["answer"]
+        '{\\n  "dime": 2,\\n  "penny": 1\\n}'
+    """
+    from datasets import DatasetDict, load_dataset
+
+    shards = shard_paths(path)
+    files = {split: [str(p) for p in paths] for split, paths in shards.items()}
+    loaded = load_dataset("parquet", data_files=files)
+    return DatasetDict({split: loaded[split] for split in files})

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
+from dsconv.converters.base import DetectionSample, Ledger
 from dsconv.converters.coco import CocoReader
 from dsconv.converters.voc import VocReader
 from dsconv.converters.yolo import YoloReader
@@ -38,7 +38,7 @@ text = write_text
 def read(
     reader: type, src: Path, **options: object
 ) -> tuple[Ledger, dict[str, list[DetectionSample]], dict[str, SplitReport]]:
-    _, ledger, samples, reports = read_all(reader, src, ReaderOptions(**options))
+    _, ledger, samples, reports = read_all(reader, src, reader.options_class(**options))
     return ledger, samples, reports
 
 
