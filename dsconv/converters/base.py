@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from dsconv.converters.boxes import OUTSIDE_REASONS, BoxPolicy
 from dsconv.errors import InputError
@@ -58,7 +58,8 @@ class Ledger:
         self.warnings: list[str] = []
         # Where in the source each drop and warning was found, so that drops recorded late (by
         # a worker process) and the parts of a sharded run can be put back in reading order.
-        self.cursor: Key = BEFORE_ITEMS
+        # The pipeline tells the ledger (`at`) which item it reads; nothing else sets it.
+        self._position: Key = BEFORE_ITEMS
         self.drop_keys: list[Key] = []
         self.warning_keys: list[Key] = []
 
@@ -89,18 +90,28 @@ class Ledger:
                     key: Key) -> None:
         """A sample the reader yielded that cannot be used after all (an image that fails to
         decode when resized): the image and its objects are dropped where it was read."""
-        cursor, self.cursor = self.cursor, key
-        try:
-            self.drop_image(sample.split, sample.file_name or sample.image_id, reason, detail)
+        name = sample.file_name or sample.image_id
+        with self.found_at(key):
+            self.drop_image(sample.split, name, reason, detail)
             for obj in getattr(sample, "objects", ()):
-                self.drop_object(sample.split, sample.file_name, reason,
-                                 detail=f"class {obj.category!r}")
+                self.drop_object(sample.split, name, reason, detail=f"class {obj.category!r}")
+
+    def at(self, key: Key) -> None:
+        """What is recorded from now on was found at `key` (split position, item position)."""
+        self._position = key
+
+    @contextmanager
+    def found_at(self, key: Key) -> Iterator[None]:
+        """Record what happens inside at `key`, then go back to where reading is."""
+        position, self._position = self._position, key
+        try:
+            yield
         finally:
-            self.cursor = cursor
+            self._position = position
 
     def record_drop(self, drop: Drop) -> None:
         self.drops.append(drop)
-        self.drop_keys.append(self.cursor)
+        self.drop_keys.append(self._position)
 
     def clipped(self, split: str) -> None:
         self._clipped[split] += 1
@@ -115,7 +126,7 @@ class Ledger:
 
     def warn(self, message: str, key: Key | None = None) -> None:
         self.warnings.append(message)
-        self.warning_keys.append(self.cursor if key is None else key)
+        self.warning_keys.append(self._position if key is None else key)
 
     def in_reading_order(self) -> tuple[list[Drop], list[str]]:
         """Drops and warnings sorted (stably) by where they were found: what a one-process run
@@ -239,12 +250,19 @@ class IndexedReader(ABC):
     def _sample(self, split: str, item: Any) -> DetectionSample | None: ...
 
 
+Sample = DetectionSample | DocumentSample
+
+
 class Reader(Protocol):
     """A source format. Registered by name; third parties add one via the
-    `dsconv.converters` entry-point group."""
+    `dsconv.converters` entry-point group. Detection readers yield `DetectionSample`s, the
+    document reader `DocumentSample`s."""
 
-    name: ClassVar[str]
-    description: ClassVar[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
 
     def vocabulary(self) -> Vocabulary: ...
 
@@ -254,7 +272,17 @@ class Reader(Protocol):
         """Images in a split, for progress bars; None when unknown without a full pass."""
         ...
 
-    def samples(self, split: str) -> Iterator[DetectionSample]: ...
+    def samples(self, split: str) -> Iterator[Any]: ...
+
+
+@runtime_checkable
+class AddressableReader(Reader, Protocol):
+    """A reader that indexes its entries up front and reads one on request, so that a part
+    of a sharded conversion can skip the other parts' images (`IndexedReader` is one)."""
+
+    def items(self, split: str) -> Sequence[Any]: ...
+
+    def read(self, split: str, item: Any) -> Any: ...
 
 
 def unique_ids(stems: list[str], warn: Callable[[str], None], split: str) -> list[str]:

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
-from dsconv.converters.base import DetectionSample, Ledger, Reader, Vocabulary
+from dsconv.converters.base import AddressableReader, DetectionSample, Ledger, Reader, Vocabulary
 from dsconv.errors import DsconvError, InputError
 
 REASON = "class_filtered"
@@ -133,7 +133,7 @@ class ClassFilter:
 
     def read(self, split: str, item: Any) -> DetectionSample | None:
         """One index entry of the wrapped reader (see `IndexedReader.read`), filtered."""
-        sample = self.reader.read(split, item)
+        sample = cast(AddressableReader, self.reader).read(split, item)
         return None if sample is None else self._filtered(sample)
 
     def _filtered(self, sample: DetectionSample) -> DetectionSample:

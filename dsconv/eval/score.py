@@ -73,7 +73,7 @@ def read_predictions(path: str | Path) -> dict[str, str]:
             where = f"line {number}"
             try:
                 record = json.loads(line)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise InputError(path, f"not JSON ({exc.msg})", where) from None
             if not isinstance(record, dict) or not isinstance(record.get("id"), str):
                 raise InputError(path, 'expected {"id": "...", "prediction": "..."}', where)

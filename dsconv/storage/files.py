@@ -15,7 +15,6 @@ import io
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -40,7 +39,7 @@ class FileTooLargeError(UnsafeFileError):
     pass
 
 
-def open_regular(path: str | os.PathLike[str], limit: int) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str], limit: int) -> io.FileIO:
     """A binary handle on `path` once it is known to be a regular file of at most `limit`
     bytes; `NotRegularFileError` / `FileTooLargeError` (ValueErrors) otherwise, and the
     usual `OSError`s (FileNotFoundError, PermissionError) for a file that cannot be opened.
@@ -58,7 +57,7 @@ def open_regular(path: str | os.PathLike[str], limit: int) -> BinaryIO:
         if info.st_size > limit:
             raise FileTooLargeError(f"{path} is {info.st_size:,} bytes, over the "
                                     f"{limit:,}-byte limit for this kind of file")
-        return io.FileIO(fd, "rb", closefd=True)  # type: ignore[return-value]
+        return io.FileIO(fd, "rb", closefd=True)
     except BaseException:
         os.close(fd)
         raise
