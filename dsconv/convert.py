@@ -7,6 +7,7 @@ Hook points, each its own module: `dsconv.shard` reads a split (whole, or one pa
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import Any, TypeVar
 
 from dsconv import __version__
 from dsconv.converters.base import AFTER_ITEMS, Key, Ledger, Reader
+from dsconv.errors import DsconvError
 from dsconv.io.card import CardInfo, card_files
 from dsconv.io.dataset import REPORT_FILE
+from dsconv.io.files import excerpt
 from dsconv.io.images import reuse_image_memory
 from dsconv.io.writer import DatasetWriter
 from dsconv.parallel import Workers
@@ -32,6 +35,11 @@ from dsconv.tasks.rows import detection_rows
 T = TypeVar("T")
 Progress = Callable[[Iterable[T], int | None, str], Iterable[T]]
 MakeRows = Callable[[Any], Iterable[dict[str, Any]]]  # one sample → its rows
+
+
+class EmptyResultError(DsconvError):
+    """A conversion whose output would hold no rows, or (detection) no objects: nearly always
+    a wrong format, folder or option, never what the user wanted. Nothing is written."""
 
 
 def _no_progress(items: Iterable[T], total: int | None, label: str) -> Iterable[T]:
@@ -51,6 +59,7 @@ class ConvertOptions:
     max_image_size: int | None = None  # shrink images whose longer side is over it
     workers: int = 1  # processes for the resize (no pool is started for 1)
     share: Share | None = None  # convert only this part of the source (dsconv.shard)
+    allow_empty: bool = False  # write a dataset with no rows, or no objects (see EmptyResultError)
     settings: Mapping[str, Any] = field(default_factory=dict)  # reader options etc., for
     # the fingerprint that keeps parts of different conversions from being merged
 
@@ -62,17 +71,20 @@ def convert_detection(
     return convert_dataset(
         reader, ledger, options,
         lambda sample: detection_rows(sample, options.tasks, options.context), progress,
+        expect_objects=True,
     )
 
 
 def convert_dataset(
     reader: Reader, ledger: Ledger, options: ConvertOptions, make_rows: MakeRows,
-    progress: Progress = _no_progress,
+    progress: Progress = _no_progress, *, expect_objects: bool = False,
 ) -> ConversionReport:
     """Stream every sample through `make_rows` into a new dataset folder; return the report.
 
     One pipeline for every kind of sample, so detections and documents share the writer,
-    the report and the card.
+    the report and the card. An output with no rows, or with no objects when
+    `expect_objects`, is an `EmptyResultError` and nothing is written, unless
+    `options.allow_empty` (or this is one part of a sharded run: a part may hold nothing).
     """
     part = _start_part(reader, ledger, options)
     examples: list[tuple[str, str]] = []
@@ -95,6 +107,8 @@ def convert_dataset(
                     recorder.add(key, sample.split, n, name, digest)
         writer.finish_splits()
         report = _report(reader, ledger, options, leaks.leaks(), part)
+        if not options.allow_empty and part is None:
+            check_not_empty(report, options.out, expect_objects)
         if recorder:
             writer.write_text(LEDGER_FILE, recorder.finish(ledger))
         writer.write_text(REPORT_FILE, report.model_dump_json(indent=2) + "\n")
@@ -105,6 +119,57 @@ def convert_dataset(
             writer.write_bytes(name, data)
         writer.commit()
     return report
+
+
+def check_not_empty(report: ConversionReport, out: Path, expect_objects: bool) -> None:
+    """`EmptyResultError` naming the cause when the output has no rows, or no objects."""
+    splits = report.splits.values()
+    rows = sum(split.rows for split in splits)
+    images = sum(split.images for split in splits)
+    image_drops = _reasons(split.images_dropped for split in splits)
+    if rows == 0:
+        if image_drops:
+            cause = f"every image was dropped ({_top(image_drops)}{_example(report)})"
+        elif images:
+            cause = f"the tasks asked no question about the {images} images read"
+        else:
+            cause = "the source has no images"
+        raise EmptyResultError(f"{out}: not written: no rows, {cause}; --allow-empty "
+                               "writes it anyway")
+    if not expect_objects or sum(split.objects_kept for split in splits):
+        return
+    total = sum(split.objects_total for split in splits)
+    if total:
+        drops = _reasons(split.objects_dropped for split in splits)
+        cause = (f"none of the {total} objects read was kept ({_top(drops)}"
+                 f"{_example(report)})")
+    else:
+        cause = (f"the reader found no objects in the {images} images (no annotation files "
+                 "where it looked?): every count answer would be empty")
+    raise EmptyResultError(f"{out}: not written: {cause}; --allow-empty writes it anyway")
+
+
+def _reasons(counts: Iterable[Mapping[str, int]]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for count in counts:
+        total.update(count)
+    return total
+
+
+def _top(reasons: Counter[str], n: int = 3) -> str:
+    shown = ", ".join(f"{reason}: {k}" for reason, k in reasons.most_common(n))
+    return shown + (", …" if len(reasons) > n else "")
+
+
+def _example(report: ConversionReport) -> str:
+    """The first drop's file and place, so the user knows where to look."""
+    if not report.drops:
+        return ""
+    drop = report.drops[0]
+    where = drop.annotation if drop.annotation and drop.file in drop.annotation else (
+        f"{drop.file} {drop.annotation}" if drop.annotation else drop.file)
+    return f"; first: {excerpt(where, 80)}" + (f" {excerpt(drop.detail, 80)}"
+                                              if drop.detail else "")
 
 
 def _start_part(reader: Reader, ledger: Ledger, options: ConvertOptions) -> PartInfo | None:

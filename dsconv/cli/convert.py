@@ -18,7 +18,7 @@ from dsconv.cli.scale import MaxImageSize, NumShards, Scale, ShardIndex, Workers
 from dsconv.convert import ConvertOptions, convert_detection
 from dsconv.converters.base import Ledger, ReaderOptions
 from dsconv.converters.boxes import BoxPolicy
-from dsconv.converters.registry import get_reader
+from dsconv.converters.detect import AUTO, choose_format, open_reader
 from dsconv.schemas.report import ConversionReport
 from dsconv.splits import parse_ratios, resolve_ratios
 from dsconv.tasks.base import Task, TaskContext, get_task
@@ -60,6 +60,9 @@ BoxPolicyOpt = Annotated[BoxPolicy, typer.Option(
     help="Boxes partly outside the image: clip them to it, drop them, or stop with an error.")]
 AllowOutside = Annotated[bool, typer.Option(
     help="Let image paths point outside the dataset folder (absolute, .., symlinks).")]
+AllowEmpty = Annotated[bool, typer.Option(
+    help="Write the dataset even when it has no rows or no objects (normally an error: a wrong "
+    "format, folder or --classes).")]
 SplitRatios = Annotated[str | None, typer.Option(
     help="Re-split by a hash of each image's bytes, e.g. 0.8,0.1,0.1 (train, validation, test). "
     "Default: the source's splits, or 0.8,0.1,0.1 when it has none.")]
@@ -69,14 +72,19 @@ def run_conversion(
     fmt: str, src: Path, out: Path, tasks: list[str], options: ReaderOptions, *,
     prompt: str | None, include_zero: bool, seed: int, overwrite: bool, paraphrases: int = 1,
     absent_rate: float = 0.0, classes: str | None = None, split_ratios: str | None = None,
-    source: str | None = None, scale: Scale | None = None,
+    source: str | None = None, scale: Scale | None = None, allow_empty: bool = False,
 ) -> ConversionReport:
     scale = scale or Scale()
     selected = [get_task(t) for t in dict.fromkeys(tasks)]
     class_map = ClassMap.parse(classes) if classes else None
     ratios = parse_ratios(split_ratios) if split_ratios else None
     ledger = Ledger(box_policy=options.box_policy)
-    reader = get_reader(fmt)(src, ledger, options)
+    if fmt == AUTO:
+        found = choose_format(src)
+        console.print(f"{escape(str(src))}: detected {escape(str(found))}", highlight=False,
+                      soft_wrap=True)
+        fmt = found.format
+    reader = open_reader(fmt, src, ledger, options)
     if class_map is not None:
         reader = ClassFilter(reader, ledger, class_map)
     warn_paraphrases(selected, paraphrases, prompt, ledger)
@@ -86,7 +94,7 @@ def run_conversion(
         out=out, tasks=selected, context=context, overwrite=overwrite,
         source=source or str(src), command=shlex.join(["dsconv", *sys.argv[1:]]),
         split_ratios=resolve_ratios(reader, ratios), max_image_size=scale.max_image_size,
-        workers=scale.workers, share=scale.share,
+        workers=scale.workers, share=scale.share, allow_empty=allow_empty,
         settings={"reader": asdict(options), "classes": classes},
     )
     report = convert_detection(reader, ledger, convert_options, progress)
@@ -147,6 +155,7 @@ def coco_to_vqa(
     allow_outside_root: AllowOutside = False, roboflow: Roboflow = None,
     max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
     num_shards: NumShards = None, shard_index: ShardIndex = None,
+    allow_empty: AllowEmpty = False,
 ) -> None:
     """Convert a COCO dataset (Roboflow export or one annotation file) to a VQA dataset.
 
@@ -161,7 +170,7 @@ def coco_to_vqa(
         run_conversion("coco", src, out, task, options, prompt=prompt,
                        include_zero=include_zero, seed=seed, overwrite=overwrite,
                        paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                       split_ratios=split_ratios, source=source,
+                       split_ratios=split_ratios, source=source, allow_empty=allow_empty,
                        scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
@@ -174,7 +183,7 @@ def yolo_to_vqa(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
 ) -> None:
     """Convert a YOLO dataset (Ultralytics data.yaml layout or Darknet) to a VQA dataset.
 
@@ -185,7 +194,7 @@ def yolo_to_vqa(
     run_conversion("yolo", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
+                   split_ratios=split_ratios, allow_empty=allow_empty,
                    scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
@@ -198,7 +207,7 @@ def voc_to_vqa(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
 ) -> None:
     """Convert a Pascal VOC dataset (Annotations/, JPEGImages/, ImageSets/) to a VQA dataset.
 
@@ -209,14 +218,16 @@ def voc_to_vqa(
     run_conversion("voc", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
+                   split_ratios=split_ratios, allow_empty=allow_empty,
                    scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
 @app.command("convert", rich_help_panel=CONVERT)
 def convert(
     src: Src, out: Out,
-    from_: Annotated[str, typer.Option("--from", help="Source format (see `dsconv formats`).")],
+    from_: Annotated[str, typer.Option(
+        "--from", help="Source format (see `dsconv formats`); auto: the one the source is "
+        "detected as (see `dsconv detect`).")] = AUTO,
     task: Tasks = ["count-json"], images: Images = None,  # noqa: B006
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
     keep_crowd: KeepCrowd = False, keep_difficult: KeepDifficult = False,
@@ -225,11 +236,12 @@ def convert(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
 ) -> None:
     """Convert a dataset in any installed format, including third-party ones.
 
-    Example: [bold]dsconv convert data/coins out/coins-vqa --from coco[/]
+    Example: [bold]dsconv convert data/coins out/coins-vqa[/] (the format is detected;
+    --from coco names it)
     """
     options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd,
                             keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
@@ -237,5 +249,5 @@ def convert(
     run_conversion(from_, src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
+                   split_ratios=split_ratios, allow_empty=allow_empty,
                    scale=Scale.parse(workers, max_image_size, num_shards, shard_index))

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from dsconv.cli.app import CONVERT, app, progress
-from dsconv.cli.convert import print_footer, summary_table
+from dsconv.cli.convert import AllowEmpty, print_footer, summary_table
 from dsconv.cli.scale import MaxImageSize, Scale, WorkersOpt
 from dsconv.schemas.report import ConversionReport
 from dsconv.tasks.docvqa import DEFAULT_PREFIX
@@ -50,6 +50,7 @@ def docvqa_to_vqa(
                     "Hub dataset).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
     max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
+    allow_empty: AllowEmpty = False,
 ) -> None:
     """Convert document questions (image, question, reference answers) to a VQA dataset.
 
@@ -69,13 +70,13 @@ def docvqa_to_vqa(
         splits=tuple(split or ()), limit=limit,
     )
     report = run_documents(src, out, options, prefix=prefix, overwrite=overwrite,
-                           scale=Scale.parse(workers, max_image_size))
+                           scale=Scale.parse(workers, max_image_size), allow_empty=allow_empty)
     print_document_summary(report, out)
 
 
 def run_documents(
     src: str, out: Path, options: DocReaderOptions, *, prefix: str, overwrite: bool,
-    scale: Scale | None = None,
+    scale: Scale | None = None, allow_empty: bool = False,
 ) -> ConversionReport:
     """Reader, the docvqa task and the shared pipeline, wired as `run_conversion` does it."""
     from dsconv.convert import ConvertOptions, convert_dataset
@@ -95,7 +96,7 @@ def run_documents(
         notes=(f"Questions start with {token}. `answer` is the first reference answer, the "
                "training target; `answers` keeps every reference for scoring (ANLS, "
                "Levenshtein similarity). Documents have no objects.",),
-        max_image_size=scale.max_image_size, workers=scale.workers,
+        max_image_size=scale.max_image_size, workers=scale.workers, allow_empty=allow_empty,
     )
     return convert_dataset(reader, ledger, convert_options,
                            lambda sample: document_rows(sample, context), progress)

@@ -12,6 +12,7 @@ BUILTIN = {
     "coco": "dsconv.converters.coco:CocoReader",
     "yolo": "dsconv.converters.yolo:YoloReader",
     "voc": "dsconv.converters.voc:VocReader",
+    "dota": "dsconv.converters.dota:DotaReader",
 }
 
 
