@@ -15,10 +15,10 @@ from rich.table import Table
 from dsconv.classes import ClassFilter, ClassMap
 from dsconv.cli.app import CONVERT, app, console, progress
 from dsconv.cli.scale import MaxImageSize, NumShards, Scale, ShardIndex, WorkersOpt
-from dsconv.convert import ConvertOptions, convert_detection
+from dsconv.convert import ConvertOptions, EmptyResultError, convert_detection
 from dsconv.converters.base import Ledger, ReaderOptions
 from dsconv.converters.boxes import BoxPolicy
-from dsconv.converters.detect import AUTO, choose_format, open_reader
+from dsconv.converters.detect import AUTO, choose_format, open_reader, other_format_hint
 from dsconv.schemas.report import ConversionReport
 from dsconv.splits import parse_ratios, resolve_ratios
 from dsconv.tasks.base import Task, TaskContext, get_task
@@ -97,7 +97,10 @@ def run_conversion(
         workers=scale.workers, share=scale.share, allow_empty=allow_empty,
         settings={"reader": asdict(options), "classes": classes},
     )
-    report = convert_detection(reader, ledger, convert_options, progress)
+    try:
+        report = convert_detection(reader, ledger, convert_options, progress)
+    except EmptyResultError as exc:  # say so when the folder looks like another format
+        raise EmptyResultError(f"{exc}{other_format_hint(src, fmt)}") from None
     print_summary(report, out)
     return report
 

@@ -406,12 +406,18 @@ def open_reader(fmt: str, src: Path, ledger: Any, options: Any = None) -> Any:
 
 def no_annotations_hint(exc: NoAnnotationsError) -> DsconvError:
     """The reader's error plus the formats the folder does look like, on one line."""
-    others = [d for d in detect_formats(Path(exc.src))
-              if d.confidence >= MIN_CONFIDENCE and d.format != exc.format.lower()]
+    hint = other_format_hint(Path(exc.src), exc.format)
+    return DsconvError(f"{exc}{hint or '; no other format recognised there either'}")
+
+
+def other_format_hint(src: Path, fmt: str) -> str:
+    """'; it has COCO annotations (…): use coco-to-vqa, …' when `src` looks like a format
+    other than `fmt`; '' when it does not."""
+    others = [d for d in detect_formats(src)
+              if d.confidence >= MIN_CONFIDENCE and d.format != fmt.lower()]
     if not others:
-        return DsconvError(f"{exc}; no other format recognised there either "
-                           "(see `dsconv detect`)")
+        return ""
     best = others[0]
     use = COMMANDS.get(best.format, f"`dsconv convert --from {best.format}`")
-    return DsconvError(f"{exc}; it has {best.format.upper()} annotations ({best.evidence}): "
-                       f"use {use}, or `dsconv convert --from auto`")
+    return (f"; it has {best.format.upper()} annotations ({best.evidence}): use {use}, "
+            "or `dsconv convert --from auto`")
