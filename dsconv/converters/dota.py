@@ -97,7 +97,8 @@ class DotaReader(IndexedReader):
         """The split's images with their parsed labels; labels without an image reported."""
         self.ledger.split(split)
         images = _names(self.src / source.images, IMAGE_SUFFIXES)
-        labels = set(_names(self.src / source.labels, {".txt"})) if source.labels else set()
+        labels = (set(_names(self.src / source.labels, {".txt"}, regular=False))
+                  if source.labels else set())
         self._labels_read += len(labels)
         stems = [os.path.splitext(name)[0] for name in images]
         found = []
@@ -231,13 +232,16 @@ def _source(folder: Path, prefix: str) -> _Source | None:
     return _Source(join(images), join(labels) if labels else None)
 
 
-def _names(folder: Path, suffixes: set[str] | frozenset[str]) -> list[str]:
-    """Files directly in `folder` with one of `suffixes` (any case), sorted."""
+def _names(folder: Path, suffixes: set[str] | frozenset[str], regular: bool = True
+           ) -> list[str]:
+    """Files directly in `folder` with one of `suffixes` (any case), sorted. With `regular`
+    False anything but a folder is listed: a label that is a FIFO or a device is then
+    reported when it is refused, not taken for a missing label."""
     try:
         with os.scandir(folder) as entries:
             return sorted(entry.name for entry in entries
                           if os.path.splitext(entry.name)[1].lower() in suffixes
-                          and entry.is_file())
+                          and (entry.is_file() if regular else not entry.is_dir()))
     except (FileNotFoundError, NotADirectoryError):
         return []
 

@@ -1,6 +1,6 @@
-"""The same coins written as COCO, YOLO and VOC convert to the same rows.
+"""The same coins written as COCO, YOLO, VOC and DOTA convert to the same rows.
 
-Image ids differ by design (COCO's are integers, YOLO's and VOC's file stems), so rows are
+Image ids differ by design (COCO's are integers, the others' file stems), so rows are
 matched by split and source file name.
 """
 
@@ -20,15 +20,16 @@ from dsconv.samples.scene import CLASSES
 from dsconv.tasks.base import TaskContext, get_task
 from dsconv.validate import validate_dataset
 
-FORMATS = ("coco", "yolo", "voc")
+FORMATS = ("coco", "yolo", "voc", "dota")
 # The coins' boxes are whole pixels and YOLO keeps six decimals, so agreement is far tighter
 # than a pixel; a pixel's slack would hide an off-by-one in the VOC corner convention.
 BOX_TOLERANCE = 0.01
 
 
 def convert(fmt: str, src: Path, out: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """Rows keyed by (split, image file name). VOC has no class order of its own: give it one."""
-    options = ReaderOptions(noun="currency", classes=CLASSES if fmt == "voc" else None)
+    """Rows keyed by (split, image file name). VOC and DOTA have no class order of their own:
+    give them one."""
+    options = ReaderOptions(noun="currency", classes=CLASSES if fmt in ("voc", "dota") else None)
     ledger = Ledger()
     reader = get_reader(fmt)(src, ledger, options)
     context = TaskContext(reader.vocabulary())
@@ -53,7 +54,7 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[tuple[str, 
     return found
 
 
-@pytest.mark.parametrize("fmt", ["yolo", "voc"])
+@pytest.mark.parametrize("fmt", ["yolo", "voc", "dota"])
 def test_same_rows_as_coco(rows: dict[str, dict[tuple[str, str], Any]], fmt: str) -> None:
     coco, other = rows["coco"], rows[fmt]
     assert set(other) == set(coco)
