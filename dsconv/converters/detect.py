@@ -49,6 +49,10 @@ class Detection:
     confidence: float
     evidence: str
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence {self.confidence} is not between 0 and 1")
+
     def __str__(self) -> str:
         return f"{self.format} ({self.confidence:.2f}: {self.evidence})"
 
@@ -349,7 +353,7 @@ def detect_formats(src: Path) -> list[Detection]:
     for name, method in _detectors().items():
         try:
             claim = method(Path(src))
-        except (DsconvError, OSError, ValueError, TypeError, AttributeError):
+        except Exception:  # a plugin's failed look at a stranger's folder is no claim
             continue
         if isinstance(claim, Detection):
             found.append(replace(claim, format=name))
@@ -374,6 +378,8 @@ def _detectors() -> dict[str, Callable[[Path], Any]]:
 def choose_format(src: Path, found: list[Detection] | None = None) -> Detection:
     """The one format `src` is; `FormatNotDetectedError` (one line, every candidate and its
     evidence) when none is sure enough or two are equally sure."""
+    if not Path(src).exists():
+        raise FormatNotDetectedError(f"{src}: no such file or folder")
     found = detect_formats(src) if found is None else found
     sure = [d for d in found if d.confidence >= MIN_CONFIDENCE]
     if not sure:

@@ -311,10 +311,20 @@ class SilentReader:
     description = "test plugin without detect"
 
 
+class CrashingReader:
+    name = "crash"
+    description = "test plugin whose detect fails"
+
+    @classmethod
+    def detect(cls, src: Path) -> Detection | None:
+        raise KeyError("bug")
+
+
 @pytest.fixture
 def plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     points = [EntryPoint("dots", f"{__name__}:SureReader", registry.GROUP),
               EntryPoint("silent", f"{__name__}:SilentReader", registry.GROUP),
+              EntryPoint("crash", f"{__name__}:CrashingReader", registry.GROUP),
               EntryPoint("broken", "no_such_module:Reader", registry.GROUP)]
     monkeypatch.setattr(registry, "entry_points", lambda group: points)
 
@@ -329,8 +339,16 @@ def test_a_plugin_with_detect_is_detected_under_its_registered_name(
 def test_a_plugin_without_detect_or_that_cannot_load_is_never_detected(
     plugins: None, tmp_path: Path
 ) -> None:
-    with pytest.raises(FormatNotDetectedError, match=r"checked coco, yolo, voc, dota, dots\)"):
-        choose_format(tmp_path)
+    with pytest.raises(FormatNotDetectedError,
+                       match=r"checked coco, yolo, voc, dota, dots, crash\)"):
+        choose_format(tmp_path)  # and the crashing one's failure is no claim
+
+
+def test_a_missing_source_says_so(tmp_path: Path) -> None:
+    with pytest.raises(FormatNotDetectedError, match="no such file or folder"):
+        choose_format(tmp_path / "nope")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        Detection("coco", 1.5, "x")
 
 
 # --- the hint: a reader that finds none of its files says what the folder is ---------------
