@@ -108,7 +108,7 @@ def convert_dataset(
         writer.finish_splits()
         report = _report(reader, ledger, options, leaks.leaks(), part)
         if not options.allow_empty and part is None:
-            check_not_empty(report, options.out, expect_objects)
+            check_not_empty(report, options, expect_objects)
         if recorder:
             writer.write_text(LEDGER_FILE, recorder.finish(ledger))
         writer.write_text(REPORT_FILE, report.model_dump_json(indent=2) + "\n")
@@ -121,8 +121,12 @@ def convert_dataset(
     return report
 
 
-def check_not_empty(report: ConversionReport, out: Path, expect_objects: bool) -> None:
-    """`EmptyResultError` naming the cause when the output has no rows, or no objects."""
+def check_not_empty(report: ConversionReport, options: ConvertOptions,
+                    expect_objects: bool) -> None:
+    """`EmptyResultError` naming the source and the cause when the output has no rows, or no
+    objects."""
+    where = options.source or str(options.out)
+    unwritten = f"{options.out} not written (--allow-empty writes it anyway)"
     splits = report.splits.values()
     rows = sum(split.rows for split in splits)
     images = sum(split.images for split in splits)
@@ -134,8 +138,7 @@ def check_not_empty(report: ConversionReport, out: Path, expect_objects: bool) -
             cause = f"the tasks asked no question about the {images} images read"
         else:
             cause = "the source has no images"
-        raise EmptyResultError(f"{out}: not written: no rows, {cause}; --allow-empty "
-                               "writes it anyway")
+        raise EmptyResultError(f"{where}: no rows, {cause}; {unwritten}")
     if not expect_objects or sum(split.objects_kept for split in splits):
         return
     total = sum(split.objects_total for split in splits)
@@ -146,7 +149,7 @@ def check_not_empty(report: ConversionReport, out: Path, expect_objects: bool) -
     else:
         cause = (f"the reader found no objects in the {images} images (no annotation files "
                  "where it looked?): every count answer would be empty")
-    raise EmptyResultError(f"{out}: not written: {cause}; --allow-empty writes it anyway")
+    raise EmptyResultError(f"{where}: {cause}; {unwritten}")
 
 
 def _reasons(counts: Iterable[Mapping[str, int]]) -> Counter[str]:

@@ -34,8 +34,9 @@ def test_every_object_dropped_is_an_error_naming_the_reason(difficult_voc: Path,
     result = run_cli("voc-to-vqa", difficult_voc, out)
     assert isinstance(result.exception, EmptyResultError)
     message = str(result.exception)
-    assert message.startswith(f"{out}: not written: none of the ")
+    assert message.startswith(f"{difficult_voc}: none of the ")
     assert "objects read was kept (difficult: " in message
+    assert f"{out} not written" in message
     assert "Annotations/" in message  # the first drop's file
     assert "--allow-empty" in message and "\n" not in message
     assert not out.exists()

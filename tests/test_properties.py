@@ -363,7 +363,7 @@ def convert_in_process(fmt: str, src: Path, out: Path) -> ConversionReport:
     reader = get_reader(fmt)(src, ledger, ReaderOptions())
     context = TaskContext(reader.vocabulary())
     options = ConvertOptions(out=out, tasks=[get_task(t) for t in CORRUPTION_TASKS],
-                             context=context, split_ratios=(1.0, 0.0, 0.0))
+                             context=context, split_ratios=(1.0, 0.0, 0.0), source=str(src))
     return convert_detection(reader, ledger, options)
 
 
