@@ -96,7 +96,7 @@ class DotaReader(IndexedReader):
     def _build(self, split: str, source: _Source) -> list[_Image]:
         """The split's images with their parsed labels; labels without an image reported."""
         self.ledger.split(split)
-        images = _names(self.src / source.images, IMAGE_SUFFIXES)
+        images = _names(self.src / source.images, IMAGE_SUFFIXES, regular=False)
         labels = (set(_names(self.src / source.labels, {".txt"}, regular=False))
                   if source.labels else set())
         self._labels_read += len(labels)
@@ -235,8 +235,8 @@ def _source(folder: Path, prefix: str) -> _Source | None:
 def _names(folder: Path, suffixes: set[str] | frozenset[str], regular: bool = True
            ) -> list[str]:
     """Files directly in `folder` with one of `suffixes` (any case), sorted. With `regular`
-    False anything but a folder is listed: a label that is a FIFO or a device is then
-    reported when it is refused, not taken for a missing label."""
+    False anything but a folder is listed: an image or label that is a FIFO or a device is
+    then reported when it is refused, never silently left out."""
     try:
         with os.scandir(folder) as entries:
             return sorted(entry.name for entry in entries

@@ -124,6 +124,18 @@ def test_a_fifo_label_is_not_opened(tmp_path: Path) -> None:
     assert ledger.drops[0].reason == "bad_annotation"
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_image_is_a_reported_drop(tmp_path: Path) -> None:
+    src = _dataset(tmp_path, {"a": "10 5 30 5 30 25 10 25 plane 0\n"})
+    os.mkfifo(src / "images" / "b.jpg")
+    write_text(src / "labelTxt" / "b.txt", "10 5 30 5 30 25 10 25 plane 0\n")
+    _, ledger, samples, reports = read_all(DotaReader, src)
+    assert [s.image_id for s in samples["train"]] == ["a"]
+    assert [(d.reason, d.file) for d in ledger.drops] == [("unreadable_image", "b.jpg"),
+                                                          ("unreadable_image", "labelTxt/b.txt")]
+    assert reports["train"].objects_total == 2
+
+
 def test_a_label_symlinked_out_of_the_folder_is_not_read(tmp_path: Path) -> None:
     src = _dataset(tmp_path / "data", {"a": "10 5 30 5 30 25 10 25 plane 0\n"})
     write_image(src / "images" / "b.png", (100, 50), "PNG")
