@@ -92,6 +92,7 @@ def _checks(
     vocabulary = Vocabulary(report.classes) if report and report.classes else None
     expected_columns = set(arrow_schema().names)
     seen_ids: set[str] = set()
+    objects = 0
     for split, paths in shard_paths(dataset_dir).items():
         result.rows[split] = 0
         for path in paths:
@@ -108,6 +109,7 @@ def _checks(
                 reason = _check_fields(row, vocabulary, seen_ids)
                 problem = Problem(split, path.name, index, row.get("id"), reason or "")
                 images.add(split, row)
+                objects += len((row.get("objects") or {}).get("category") or ())
                 image = None if reason else (row["image"]["bytes"], row["width"], row["height"])
                 yield problem, image
         if report and split in report.splits and report.splits[split].rows != result.rows[split]:
@@ -115,6 +117,18 @@ def _checks(
                 split, REPORT_FILE, None, None,
                 f"report says {report.splits[split].rows} rows, shards hold {result.rows[split]}",
             ), None
+    if report is not None and _detection(report) and sum(result.rows.values()):
+        if not report.classes:
+            yield Problem("-", REPORT_FILE, None, None,
+                          "no classes: a detection dataset's questions need its classes"), None
+        if not objects:
+            yield Problem("-", "rows", None, None,
+                          "no row has an object: every count answer is empty"), None
+
+
+def _detection(report: ConversionReport) -> bool:
+    """A detection dataset's report (a document one counts questions per split)."""
+    return all(split.questions is None for split in report.splits.values())
 
 
 def _batched(

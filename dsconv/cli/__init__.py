@@ -12,7 +12,7 @@ from dsconv.cli.memory import keep_large_blocks_mapped
 from dsconv.errors import DsconvError
 
 # Each module registers its commands on `app`; the help lists panels in this order.
-COMMAND_MODULES = ("convert", "docs", "merge", "validate", "inspect", "publish", "train",
+COMMAND_MODULES = ("convert", "detect", "docs", "merge", "validate", "inspect", "publish", "train",
                    "evaluate", "score", "sample", "catalog")
 for _module in COMMAND_MODULES:
     import_module(f"dsconv.cli.{_module}")

@@ -14,6 +14,7 @@ from rich.table import Table
 from dsconv.cli.app import CONVERT, app, console, progress
 from dsconv.cli.scale import MaxImageSize, NumShards, Scale, ShardIndex, WorkersOpt
 from dsconv.converters.boxes import BoxPolicy
+from dsconv.converters.detect import AUTO, choose_format
 from dsconv.pipeline import convert as pipeline
 from dsconv.pipeline.splits import parse_ratios
 from dsconv.schemas.report import ConversionReport
@@ -55,6 +56,9 @@ BoxPolicyOpt = Annotated[BoxPolicy, typer.Option(
     help="Boxes partly outside the image: clip them to it, drop them, or stop with an error.")]
 AllowOutside = Annotated[bool, typer.Option(
     help="Let image paths point outside the dataset folder (absolute, .., symlinks).")]
+AllowEmpty = Annotated[bool, typer.Option(
+    help="Write the dataset even when it has no rows or no objects (normally an error: a wrong "
+    "format, folder or --classes).")]
 SplitRatios = Annotated[str | None, typer.Option(
     help="Re-split by a hash of each image's bytes, e.g. 0.8,0.1,0.1 (train, validation, test). "
     "Default: the source's splits, or 0.8,0.1,0.1 when it has none.")]
@@ -64,17 +68,23 @@ def run_conversion(
     fmt: str, src: Path, out: Path, tasks: list[str], options: dict[str, Any], *,
     prompt: str | None, include_zero: bool, seed: int, overwrite: bool, paraphrases: int = 1,
     absent_rate: float = 0.0, classes: str | None = None, split_ratios: str | None = None,
-    source: str | None = None, scale: Scale | None = None,
+    source: str | None = None, scale: Scale | None = None, allow_empty: bool = False,
 ) -> ConversionReport:
     """`dsconv.convert` with the command's arguments, then the summary."""
     scale = scale or Scale()
     share = scale.share
+    if fmt == AUTO:
+        found = choose_format(src)
+        console.print(f"{escape(str(src))}: detected {escape(str(found))}", highlight=False,
+                      soft_wrap=True)
+        fmt = found.format
     report = pipeline.convert(
         src, out, format=fmt, tasks=tasks, prompt=prompt, include_zero=include_zero,
         seed=seed, paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
         split_ratios=parse_ratios(split_ratios) if split_ratios else None,
-        overwrite=overwrite, max_image_size=scale.max_image_size, workers=scale.workers,
-        num_shards=share.count if share else None, shard_index=share.index if share else None,
+        overwrite=overwrite, allow_empty=allow_empty, max_image_size=scale.max_image_size,
+        workers=scale.workers, num_shards=share.count if share else None,
+        shard_index=share.index if share else None,
         progress=progress, command=shlex.join(["dsconv", *sys.argv[1:]]), card_source=source,
         **options,
     )
@@ -122,6 +132,7 @@ def coco_to_vqa(
     allow_outside_root: AllowOutside = False, roboflow: Roboflow = None,
     max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
     num_shards: NumShards = None, shard_index: ShardIndex = None,
+    allow_empty: AllowEmpty = False,
 ) -> None:
     """Convert a COCO dataset (Roboflow export or one annotation file) to a VQA dataset.
 
@@ -136,7 +147,7 @@ def coco_to_vqa(
         run_conversion("coco", src, out, task, options, prompt=prompt,
                        include_zero=include_zero, seed=seed, overwrite=overwrite,
                        paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                       split_ratios=split_ratios, source=source,
+                       split_ratios=split_ratios, source=source, allow_empty=allow_empty,
                        scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
@@ -149,7 +160,7 @@ def yolo_to_vqa(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
 ) -> None:
     """Convert a YOLO dataset (Ultralytics data.yaml layout or Darknet) to a VQA dataset.
 
@@ -160,7 +171,7 @@ def yolo_to_vqa(
     run_conversion("yolo", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
+                   split_ratios=split_ratios, allow_empty=allow_empty,
                    scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
@@ -173,7 +184,7 @@ def voc_to_vqa(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
 ) -> None:
     """Convert a Pascal VOC dataset (Annotations/, JPEGImages/, ImageSets/) to a VQA dataset.
 
@@ -184,14 +195,16 @@ def voc_to_vqa(
     run_conversion("voc", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
+                   split_ratios=split_ratios, allow_empty=allow_empty,
                    scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
 @app.command("convert", rich_help_panel=CONVERT)
 def convert(
     src: Src, out: Out,
-    from_: Annotated[str, typer.Option("--from", help="Source format (see `dsconv formats`).")],
+    from_: Annotated[str, typer.Option(
+        "--from", help="Source format (see `dsconv formats`); auto: the one the source is "
+        "detected as (see `dsconv detect`).")] = AUTO,
     task: Tasks = ["count-json"], images: Images = None,  # noqa: B006
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
     keep_crowd: KeepCrowd = False, keep_difficult: KeepDifficult = False,
@@ -200,11 +213,12 @@ def convert(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
 ) -> None:
     """Convert a dataset in any installed format, including third-party ones.
 
-    Example: [bold]dsconv convert data/coins out/coins-vqa --from coco[/]
+    Example: [bold]dsconv convert data/coins out/coins-vqa[/] (the format is detected;
+    --from coco names it)
     """
     options = dict(images_dir=images, keep_crowd=keep_crowd,
                             keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
@@ -212,5 +226,5 @@ def convert(
     run_conversion(from_, src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
+                   split_ratios=split_ratios, allow_empty=allow_empty,
                    scale=Scale.parse(workers, max_image_size, num_shards, shard_index))

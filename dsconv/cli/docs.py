@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from dsconv.cli.app import CONVERT, app, progress
-from dsconv.cli.convert import AllowOutside, print_footer, summary_table
+from dsconv.cli.convert import AllowEmpty, AllowOutside, print_footer, summary_table
 from dsconv.cli.scale import MaxImageSize, WorkersOpt
 from dsconv.schemas.report import ConversionReport
 from dsconv.tasks.docvqa import DEFAULT_PREFIX
@@ -48,6 +48,7 @@ def docvqa_to_vqa(
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
     allow_outside_root: AllowOutside = False,
     max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
+    allow_empty: AllowEmpty = False,
 ) -> None:
     """Convert document questions (image, question, reference answers) to a VQA dataset.
 
@@ -69,7 +70,7 @@ def docvqa_to_vqa(
         answers_col=answers_col, id_col=id_col, doc_id_col=doc_id_col, splits=split or (),
         limit=limit, allow_outside_root=allow_outside_root, overwrite=overwrite,
         max_image_size=max_image_size, workers=workers, progress=progress,
-        command=shlex.join(["dsconv", *sys.argv[1:]]),
+        command=shlex.join(["dsconv", *sys.argv[1:]]), allow_empty=allow_empty,
     )
     print_document_summary(report, out)
 

@@ -21,14 +21,14 @@ def coins(
     images: Annotated[int, typer.Option(min=1, help="Number of images in all splits.")] = 48,
     seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = 0,
     fmt: Annotated[
-        str, typer.Option("--format", help="coco (Roboflow export), yolo or voc.")
+        str, typer.Option("--format", help="coco (Roboflow export), yolo, voc or dota.")
     ] = "coco",
     overwrite: Annotated[
         bool, typer.Option(help="Write into OUT even if it is not empty.")
     ] = False,
 ) -> None:
     """Synthetic US-currency detection photos (dime … twenty) in Roboflow's COCO layout,
-    or in YOLO or Pascal VOC layout.
+    or in YOLO, Pascal VOC or DOTA layout.
 
     Example: [bold]dsconv sample coins data/coins[/]
     """

@@ -496,6 +496,10 @@ class CocoReader(IndexedReader):
         for row in index.annotations.rows_of(image):
             self.ledger.drop_object(split, file_name, reason, index.annotations.annotation_id(row))
 
+    # `--from auto`: how sure we are that a source is COCO, and why (dsconv.converters.detect)
+    from dsconv.converters.detect import detect_coco
+    detect = staticmethod(detect_coco)
+
 
 def _load_json(file: Path, hook: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
     """Parse an annotation file, dropping what we never read as it is parsed.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import fields
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any
 
 from dsconv.errors import DsconvError
@@ -15,6 +14,7 @@ BUILTIN = {
     "coco": "dsconv.converters.coco:CocoReader",
     "yolo": "dsconv.converters.yolo:YoloReader",
     "voc": "dsconv.converters.voc:VocReader",
+    "dota": "dsconv.converters.dota:DotaReader",
 }
 
 
@@ -36,15 +36,6 @@ def get_reader(name: str) -> type:
         return getattr(module, attr)
     except (ImportError, AttributeError) as exc:
         raise DsconvError(f"format {name!r}: cannot load {target} ({exc})") from None
-
-
-def resolve_format(src: Path, fmt: str) -> str:
-    """`fmt` itself, or for "auto" the one installed format that says `src` is its own."""
-    if fmt != "auto":
-        return fmt
-    from dsconv.converters.detect import detect_format
-
-    return detect_format(src).format
 
 
 def reader_options(reader_cls: type, fmt: str, **given: Any) -> Any:

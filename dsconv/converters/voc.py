@@ -288,6 +288,10 @@ class VocReader(IndexedReader):
             self.ledger.drop_object(split, image.xml or image.file_name, reason,
                                     f"object {obj.number} ({obj.name})")
 
+    # `--from auto`: how sure we are that a source is Pascal VOC, and why (dsconv.converters.detect)
+    from dsconv.converters.detect import detect_voc
+    detect = staticmethod(detect_voc)
+
 
 def _locate(src: Path, ledger: Ledger) -> tuple[Path, dict[str, _Source]]:
     if not src.exists():

@@ -255,6 +255,10 @@ class YoloReader(IndexedReader):
         for number, _ in lines:
             self._drop_line(split, item, number, reason)
 
+    # `--from auto`: how sure we are that a source is YOLO, and why (dsconv.converters.detect)
+    from dsconv.converters.detect import detect_yolo
+    detect = staticmethod(detect_yolo)
+
 
 def label_path(image: str) -> str:
     """Ultralytics' rule: the last `images` folder in the path becomes `labels`; else beside."""

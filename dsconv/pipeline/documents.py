@@ -17,7 +17,7 @@ def convert_documents(
     image_col: str = "image", question_col: str = "question", answers_col: str = "answers",
     id_col: str | None = None, doc_id_col: str | None = None, splits: Sequence[str] = (),
     limit: int | None = None, allow_outside_root: bool = False, overwrite: bool = False,
-    max_image_size: int | None = None, workers: int | None = None,
+    allow_empty: bool = False, max_image_size: int | None = None, workers: int | None = None,
     progress: Progress | None = None, command: str = "",
 ) -> ConversionReport:
     """Convert a DocVQA-style table — a Hub id such as `HuggingFaceM4/DocumentVQA` (streamed),
@@ -54,7 +54,7 @@ def convert_documents(
                "training target; `answers` keeps every reference for scoring (ANLS, "
                "Levenshtein similarity). Documents have no objects.",),
         max_image_size=max_image_size,
-        workers=resolve_workers(workers) if max_image_size else 1,
+        workers=resolve_workers(workers) if max_image_size else 1, allow_empty=allow_empty,
     )
     return convert_dataset(reader, ledger, convert_options,
                            lambda sample: document_rows(sample, context),

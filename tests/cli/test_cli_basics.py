@@ -11,7 +11,7 @@ from tests.helpers import run_cli
 COMMANDS = [
     "coco-to-vqa", "yolo-to-vqa", "voc-to-vqa", "convert", "docvqa-to-vqa", "merge", "validate",
     "stats", "preview", "push", "export", "card", "pull roboflow", "train", "eval", "score",
-    "sample coins", "sample docs", "tasks", "formats",
+    "sample coins", "sample docs", "tasks", "formats", "detect",
 ]
 
 

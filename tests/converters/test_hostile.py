@@ -154,6 +154,9 @@ def test_allow_outside_root_reaches_the_reader_from_the_cli(tmp_path: Path) -> N
     text(root / "data.yaml", f"train: {outside / 'images'}\nnames: [coin]\n")
     image(root / "images" / "ok.jpg")
     result = run_cli("yolo-to-vqa", root, tmp_path / "refused", "--split-ratios", "1,0,0")
+    assert "no rows, every image was dropped (unsafe_path: 2" in str(result.exception)
+    result = run_cli("yolo-to-vqa", root, tmp_path / "refused", "--split-ratios", "1,0,0",
+                     "--allow-empty")
     assert result.exit_code == 0, result.output
     report = read_report(tmp_path / "refused")
     assert report["splits"]["train"]["images_dropped"] == {"unsafe_path": 2}
