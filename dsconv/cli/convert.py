@@ -14,11 +14,19 @@ from rich.table import Table
 
 from dsconv.classes import ClassFilter, ClassMap
 from dsconv.cli.app import CONVERT, app, console, progress
-from dsconv.cli.scale import MaxImageSize, NumShards, Scale, ShardIndex, WorkersOpt
+from dsconv.cli.scale import (
+    MaxImageBytes,
+    MaxImageSize,
+    NumShards,
+    Scale,
+    ShardIndex,
+    WorkersOpt,
+)
 from dsconv.convert import ConvertOptions, convert_detection
 from dsconv.converters.base import Ledger, ReaderOptions
 from dsconv.converters.boxes import BoxPolicy
 from dsconv.converters.registry import get_reader
+from dsconv.io.files import MAX_IMAGE_BYTES
 from dsconv.schemas.report import ConversionReport
 from dsconv.splits import parse_ratios, resolve_ratios
 from dsconv.tasks.base import Task, TaskContext, get_task
@@ -147,6 +155,7 @@ def coco_to_vqa(
     allow_outside_root: AllowOutside = False, roboflow: Roboflow = None,
     max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
     num_shards: NumShards = None, shard_index: ShardIndex = None,
+    max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert a COCO dataset (Roboflow export or one annotation file) to a VQA dataset.
 
@@ -154,7 +163,8 @@ def coco_to_vqa(
     or straight from Roboflow: [bold]dsconv coco-to-vqa --roboflow my-team/coins/3 out/coins-vqa[/]
     """
     options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd, noun=noun,
-                            box_policy=box_policy, allow_outside_root=allow_outside_root)
+                            box_policy=box_policy, allow_outside_root=allow_outside_root,
+                            max_image_bytes=max_image_bytes)
     from dsconv.cli.publish import roboflow_source
 
     with roboflow_source(roboflow, src, out) as (src, out, source):
@@ -174,14 +184,15 @@ def yolo_to_vqa(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert a YOLO dataset (Ultralytics data.yaml layout or Darknet) to a VQA dataset.
 
     Example: [bold]dsconv yolo-to-vqa data/coins-yolo out/coins-vqa[/]
     """
     options = ReaderOptions(noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
+                            allow_outside_root=allow_outside_root,
+                            max_image_bytes=max_image_bytes)
     run_conversion("yolo", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
@@ -198,14 +209,15 @@ def voc_to_vqa(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert a Pascal VOC dataset (Annotations/, JPEGImages/, ImageSets/) to a VQA dataset.
 
     Example: [bold]dsconv voc-to-vqa data/coins-voc out/coins-vqa[/]
     """
     options = ReaderOptions(keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
+                            allow_outside_root=allow_outside_root,
+                            max_image_bytes=max_image_bytes)
     run_conversion("voc", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
@@ -225,7 +237,7 @@ def convert(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert a dataset in any installed format, including third-party ones.
 
@@ -233,7 +245,8 @@ def convert(
     """
     options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd,
                             keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
+                            allow_outside_root=allow_outside_root,
+                            max_image_bytes=max_image_bytes)
     run_conversion(from_, src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
