@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -63,3 +64,27 @@ def test_an_image_at_the_bound_is_not_refused() -> None:
     (ValueError("x"), "unreadable_image"), (PermissionError("x"), "unreadable_image")])
 def test_image_problem_names_the_drop_reason(error: Exception, reason: str) -> None:
     assert image_problem(error) == reason
+
+
+@pytest.mark.parametrize("name", ["png-error", "png-warning", "jpeg"])
+def test_validate_and_preview_report_a_bomb_row_quietly(
+    coins_vqa: Path, tmp_path: Path, name: str
+) -> None:
+    """A dataset made elsewhere may hold a bomb: `validate` names the row, `preview` draws a
+    placeholder, and neither raises nor prints Pillow's bomb error or warning."""
+    from dsconv.inspect.preview import annotated_thumbnail
+    from dsconv.validate import validate_dataset
+    from tests.test_validate import tamper
+
+    broken = tamper(coins_vqa, tmp_path / "d",
+                    lambda row: row["image"].update(bytes=BOMBS[name]), row=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for deep in (False, True):
+            result = validate_dataset(broken, deep=deep)
+            (problem,) = result.problems
+            assert problem.row == 1 and "pixels" in problem.reason
+            assert "DecompressionBomb" not in problem.reason
+        thumbnail = annotated_thumbnail({"image": {"bytes": BOMBS[name]}}, [])
+    assert thumbnail.size[0] > 0
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
