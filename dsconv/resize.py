@@ -14,9 +14,10 @@ the smallest libjpeg scale (1/2, 1/4, 1/8) still at least the target size. A job
 measured, is at most `BYTES_PER_PIXEL` bytes a decoded pixel (RGB PNG 5.4, RGBA 9.4, WebP 16),
 and jobs are handed to the workers only while the costs of those not finished add up to
 `RESIZE_MEMORY_BUDGET` (2 GiB): one job always runs, and no one job costs more than
-89.5 M x 16 B = 1.43 GB. So all workers together hold at most 2 GiB of pixels, plus ~100 MB
-each of their own (interpreter, Pillow's kept blocks). A 12-megapixel JPEG resized to 768
-costs 12 MB, so only very large PNG/WebP/TIFF images ever wait for each other.
+89.5 M x 16 B = 1.43 GB. So all workers together hold at most 2 GiB of pixels, plus each
+one's interpreter and the 64 MB of Pillow blocks it keeps (`reuse_image_memory`). A
+12-megapixel JPEG resized to 768 costs 12 MB, so only very large PNG/WebP/TIFF images ever
+wait for each other.
 """
 
 from __future__ import annotations
