@@ -16,6 +16,7 @@ that Pillow, `validate` or a training loop would refuse, and Pillow's own
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from dsconv.io.jpeg_header import jpeg_header
 ORIENTATION = 0x0112
 _SWAPS_AXES = {5, 6, 7, 8}
 BLOCKS_KEPT = 4  # Pillow memory blocks (16 MB each) a worker keeps for the next image
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_IMAGE_PIXELS = 89_478_485  # Pillow's default: above it Pillow warns, above twice it raises
 
 
@@ -66,6 +68,8 @@ def open_image(data: bytes) -> Image.Image:
         try:
             image = Image.open(io.BytesIO(data))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR":  # say the size claimed
+                check_pixels(*struct.unpack(">II", data[16:24]))
             raise ImageTooLargeError(
                 f"image header claims more than {max_image_pixels():,} pixels, the limit "
                 "(a decompression bomb, or far too large)") from None
