@@ -27,14 +27,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from dsconv.convert import ConvertOptions, convert_detection
 from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
 from dsconv.converters.registry import get_reader
 from dsconv.errors import DsconvError
-from dsconv.io.dataset import iter_rows, read_report
+from dsconv.pipeline.convert import ConvertOptions, convert_detection
 from dsconv.schemas.report import ConversionReport
+from dsconv.storage.dataset import iter_rows, read_report
 from dsconv.tasks.base import TaskContext, get_task
-from dsconv.validate import validate_dataset
+from dsconv.validation import validate_dataset
 from tests.helpers import run_cli
 
 FORMATS = ("coco", "yolo", "voc")

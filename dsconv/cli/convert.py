@@ -12,7 +12,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from dsconv.classes import ClassFilter, ClassMap
 from dsconv.cli.app import CONVERT, app, console, progress
 from dsconv.cli.scale import (
     MaxImageBytes,
@@ -22,13 +21,14 @@ from dsconv.cli.scale import (
     ShardIndex,
     WorkersOpt,
 )
-from dsconv.convert import ConvertOptions, convert_detection
 from dsconv.converters.base import Ledger, ReaderOptions
 from dsconv.converters.boxes import BoxPolicy
+from dsconv.converters.classes import ClassFilter, ClassMap
 from dsconv.converters.registry import get_reader
-from dsconv.io.files import MAX_IMAGE_BYTES
+from dsconv.pipeline.convert import ConvertOptions, convert_detection
+from dsconv.pipeline.splits import parse_ratios, resolve_ratios
 from dsconv.schemas.report import ConversionReport
-from dsconv.splits import parse_ratios, resolve_ratios
+from dsconv.storage.files import MAX_IMAGE_BYTES
 from dsconv.tasks.base import Task, TaskContext, get_task
 
 Src = Annotated[Path, typer.Argument(help="The source dataset (folder or annotation file).")]

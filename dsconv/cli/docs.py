@@ -11,9 +11,10 @@ import typer
 from rich.markup import escape
 
 from dsconv.cli.app import CONVERT, app, progress
-from dsconv.cli.convert import print_footer, summary_table
-from dsconv.cli.scale import MaxImageSize, Scale, WorkersOpt
+from dsconv.cli.convert import AllowOutside, print_footer, summary_table
+from dsconv.cli.scale import MaxImageBytes, MaxImageSize, Scale, WorkersOpt
 from dsconv.schemas.report import ConversionReport
+from dsconv.storage.files import MAX_IMAGE_BYTES
 from dsconv.tasks.docvqa import DEFAULT_PREFIX
 
 if TYPE_CHECKING:
@@ -49,12 +50,17 @@ def docvqa_to_vqa(
         min=1, help="Read at most this many questions per split (a quick look at a large "
                     "Hub dataset).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    allow_outside_root: AllowOutside = False,
     max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
+    max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert document questions (image, question, reference answers) to a VQA dataset.
 
-    Reads the Hub in streaming mode, so a large split never sits in memory; image bytes are
-    copied untouched unless --max-image-size shrinks them. Rows whose question is empty, whose
+    Reads the Hub in streaming mode, so a large split never sits in memory; local files are
+    streamed too, without touching the network. Image bytes are copied untouched unless
+    --max-image-size shrinks them. Image paths in a local table must stay inside SRC's folder
+    (the file's folder when SRC is a file): others are dropped as unsafe_path unless
+    --allow-outside-root. Rows whose question is empty, whose
     answers are missing or whose image does not decode are left out and listed in
     conversion_report.json. (No --num-shards here: a part must skip the others' images, which
     needs a source indexed up front, as the detection commands' are; a stream is not.)
@@ -66,7 +72,8 @@ def docvqa_to_vqa(
     options = DocReaderOptions(
         columns=Columns(image=image_col, question=question_col, answers=answers_col,
                         id=id_col, doc_id=doc_id_col),
-        splits=tuple(split or ()), limit=limit,
+        splits=tuple(split or ()), limit=limit, allow_outside_root=allow_outside_root,
+        max_image_bytes=max_image_bytes,
     )
     report = run_documents(src, out, options, prefix=prefix, overwrite=overwrite,
                            scale=Scale.parse(workers, max_image_size))
@@ -78,9 +85,9 @@ def run_documents(
     scale: Scale | None = None,
 ) -> ConversionReport:
     """Reader, the docvqa task and the shared pipeline, wired as `run_conversion` does it."""
-    from dsconv.convert import ConvertOptions, convert_dataset
-    from dsconv.converters.base import Vocabulary
     from dsconv.converters.docvqa import DocumentLedger, DocVQAReader
+    from dsconv.pipeline.convert import ConvertOptions, convert_dataset
+    from dsconv.schemas.samples import Vocabulary
     from dsconv.tasks.base import TaskContext, get_task
     from dsconv.tasks.docvqa import document_rows
 

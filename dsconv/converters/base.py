@@ -11,15 +11,21 @@ from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from dsconv.converters.boxes import OUTSIDE_REASONS, BoxPolicy
 from dsconv.errors import InputError
-from dsconv.io.files import MAX_IMAGE_BYTES
-from dsconv.io.layout import split_sort_key
 from dsconv.schemas.report import Drop, SplitReport
+from dsconv.schemas.samples import (  # noqa: F401  (readers import the sample types from here)
+    DetectionObject,
+    DetectionSample,
+    DocumentSample,
+    Vocabulary,
+)
+from dsconv.storage.files import MAX_IMAGE_BYTES
+from dsconv.storage.layout import split_sort_key
 
 Key = tuple[int, int]  # (split position, item position): where in the source a record was made
 BEFORE_ITEMS: Key = (-1, 0)  # while indexing the source and checking options
@@ -33,44 +39,6 @@ SPLIT_ALIASES = {"train": "train", "valid": "validation", "val": "validation",
 def canonical_split(name: str) -> str:
     """Map a source's split name to train/validation/test (others are kept as they are)."""
     return SPLIT_ALIASES.get(name.lower(), name.lower())
-
-
-@dataclass(frozen=True, slots=True)
-class DetectionObject:
-    category: str
-    bbox: tuple[float, float, float, float]  # COCO [x, y, w, h] in pixels
-
-
-@dataclass(slots=True)
-class DetectionSample:
-    split: str
-    image_id: str
-    file_name: str  # relative to the split or dataset root; becomes image.path
-    image_bytes: bytes
-    width: int
-    height: int
-    objects: list[DetectionObject] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class DocumentSample:
-    split: str
-    image_id: str
-    question_id: str
-    file_name: str | None
-    image_bytes: bytes
-    width: int
-    height: int
-    question: str
-    answers: list[str]
-
-
-@dataclass
-class Vocabulary:
-    """The dataset's classes in their answer order, and the noun the prompt uses for them."""
-
-    classes: list[str]
-    noun: str = "object"
 
 
 class Ledger:

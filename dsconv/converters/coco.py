@@ -5,7 +5,7 @@ yielded one image at a time, with the image bytes read only when the sample is y
 
 Annotation files are untrusted: each must resolve inside the dataset folder (unless
 `allow_outside_root`) and be a regular file of at most `MAX_ANNOTATION_BYTES`, opened through
-`dsconv.io.files`. A split file that is there but cannot be read (a FIFO, a device, a folder,
+`dsconv.storage.files`. A split file that is there but cannot be read (a FIFO, a device, a folder,
 a dangling symlink, no permission, nested too deeply) is an error naming it, never a split
 silently left out; a folder with no COCO file at all is `NoAnnotationsError`.
 """
@@ -38,8 +38,8 @@ from dsconv.converters.base import (
 from dsconv.converters.boxes import check_box
 from dsconv.converters.paths import check_inside, resolve_inside
 from dsconv.errors import InputError, NoAnnotationsError
-from dsconv.io.files import MAX_ANNOTATION_BYTES, UnsafeFileError, open_regular
-from dsconv.io.images import image_problem, read_image
+from dsconv.storage.files import MAX_ANNOTATION_BYTES, UnsafeFileError, open_regular
+from dsconv.storage.images import image_problem, read_image
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 PLAIN_FILES = ("annotations.json", ROBOFLOW_FILE, "instances.json")

@@ -14,7 +14,7 @@ refused XML file does not stop the dataset: its image is dropped with reason
 `bad_annotation` and the parser's line:col in the report's detail. An image or XML file
 that resolves outside the dataset folder (a symlink, an ImageSets stem with `..`) is
 dropped as `unsafe_path` unless `allow_outside_root`; `<filename>` is only ever looked up
-by its base name. Files are opened through `dsconv.io.files`: an XML that is not a regular
+by its base name. Files are opened through `dsconv.storage.files`: an XML that is not a regular
 file or is over `MAX_LABEL_BYTES` drops its image (`bad_annotation`, saying why); a split
 list that is not, or is over `MAX_LIST_BYTES`, or leads out of the folder, is an error.
 
@@ -52,14 +52,14 @@ from dsconv.converters.base import (
 from dsconv.converters.boxes import Box, check_box
 from dsconv.converters.paths import check_inside, resolve_inside
 from dsconv.errors import InputError, NoAnnotationsError
-from dsconv.io.files import (
+from dsconv.storage.files import (
     MAX_LABEL_BYTES,
     MAX_LIST_BYTES,
     UnsafeFileError,
     read_bytes,
     read_text,
 )
-from dsconv.io.images import image_problem, read_image
+from dsconv.storage.images import image_problem, read_image
 
 ANNOTATION_DIRS = ("Annotations", "annotations")
 IMAGE_DIRS = ("JPEGImages", "images", "Images")

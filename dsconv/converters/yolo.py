@@ -44,7 +44,7 @@ from dsconv.converters.base import (
 from dsconv.converters.boxes import Box, check_box
 from dsconv.converters.paths import check_inside, resolve_inside
 from dsconv.errors import InputError
-from dsconv.io.images import read_image
+from dsconv.storage.images import read_image
 
 if TYPE_CHECKING:
     import yaml

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dsconv.io.dataset import iter_rows, shard_paths
+from dsconv.storage.dataset import iter_rows, shard_paths
 
 COLUMNS = ["image_id", "objects", "task", "answer"]
 

@@ -11,7 +11,7 @@ from PIL import Image
 from dsconv.converters.base import DetectionObject, DetectionSample, Ledger, Vocabulary
 from dsconv.converters.coco import CocoReader
 from dsconv.errors import InputError
-from dsconv.io.dataset import iter_rows, read_report
+from dsconv.storage.dataset import iter_rows, read_report
 from dsconv.tasks.base import TaskContext
 from dsconv.tasks.count_json import count_json
 from tests.helpers import run_cli

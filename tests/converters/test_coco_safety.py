@@ -14,10 +14,9 @@ import pytest
 from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
 from dsconv.converters.coco import CocoReader
 from dsconv.errors import InputError, NoAnnotationsError
-from dsconv.io.dataset import read_report
-from dsconv.io.files import MAX_IMAGE_BYTES
 from dsconv.samples.coins import write_coins
 from dsconv.schemas.report import SplitReport
+from dsconv.storage.dataset import read_report
 from tests.helpers import read_all, run_cli, write_image, write_text
 from tests.image_bombs import jpeg_bomb, png_bomb, write
 
@@ -229,15 +228,3 @@ def test_boolean_coordinates_are_invalid_boxes(tmp_path: Path, box: list) -> Non
     assert [len(s.objects) for s in samples["train"]] == [0, 1]
     assert reports["train"].objects_dropped == {"invalid_box": 1}
     assert "true/false" in (ledger.drops[0].detail or "")
-
-
-@pytest.mark.parametrize("command", ["coco-to-vqa", "yolo-to-vqa", "voc-to-vqa", "convert"])
-def test_every_detection_command_has_max_image_bytes(command: str) -> None:
-    import typer.main
-
-    from dsconv.cli.app import app
-
-    params = {p.name: p for p in typer.main.get_command(app).commands[command].params}
-    option = params["max_image_bytes"]
-    assert option.opts == ["--max-image-bytes"] and option.metavar == "BYTES"
-    assert option.default == MAX_IMAGE_BYTES

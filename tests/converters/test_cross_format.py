@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from dsconv.convert import ConvertOptions, convert_detection
 from dsconv.converters.base import Ledger, ReaderOptions
 from dsconv.converters.registry import get_reader
-from dsconv.io.dataset import iter_rows
+from dsconv.pipeline.convert import ConvertOptions, convert_detection
 from dsconv.samples.coins import write_coins
 from dsconv.samples.scene import CLASSES
+from dsconv.storage.dataset import iter_rows
 from dsconv.tasks.base import TaskContext, get_task
-from dsconv.validate import validate_dataset
+from dsconv.validation import validate_dataset
 
 FORMATS = ("coco", "yolo", "voc")
 # The coins' boxes are whole pixels and YOLO keeps six decimals, so agreement is far tighter

@@ -18,10 +18,10 @@ from dsconv.converters.coco import CocoReader
 from dsconv.converters.voc import VocReader
 from dsconv.converters.yolo import YoloReader
 from dsconv.errors import InputError
-from dsconv.io.dataset import iter_rows, read_report
-from dsconv.io.writer import TEMP_PREFIX
 from dsconv.schemas.report import SplitReport
-from dsconv.validate import validate_dataset
+from dsconv.storage.dataset import iter_rows, read_report
+from dsconv.storage.writer import TEMP_PREFIX
+from dsconv.validation import validate_dataset
 from tests.helpers import read_all, run_cli, write_image, write_text
 
 Reader = type[CocoReader] | type[YoloReader] | type[VocReader]
@@ -307,7 +307,7 @@ def digest(folder: Path) -> dict[str, str]:
 def interrupt_conversion(src: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     """Run a slowed-down conversion, send SIGINT once its temp folder exists, wait for it."""
     script = (
-        "import sys, time; import dsconv.convert as c; from dsconv.cli import main\n"
+        "import sys, time; import dsconv.pipeline.convert as c; from dsconv.cli import main\n"
         "orig = c.detection_rows\n"
         "def slow(*a, **k):\n    time.sleep(0.2)\n    yield from orig(*a, **k)\n"
         "c.detection_rows = slow\n"

@@ -13,9 +13,9 @@ import pytest
 from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
 from dsconv.converters.voc import VocReader
 from dsconv.errors import InputError, NoAnnotationsError
-from dsconv.io.dataset import read_report
 from dsconv.samples.coins import write_coins
 from dsconv.schemas.report import SplitReport
+from dsconv.storage.dataset import read_report
 from tests.helpers import read_all, run_cli, write_image, write_text
 from tests.image_bombs import jpeg_bomb, png_bomb, write
 
