@@ -12,12 +12,20 @@ from rich.markup import escape
 from rich.table import Table
 
 from dsconv.cli.app import CONVERT, app, console, progress
-from dsconv.cli.scale import MaxImageSize, NumShards, Scale, ShardIndex, WorkersOpt
+from dsconv.cli.scale import (
+    MaxImageBytes,
+    MaxImageSize,
+    NumShards,
+    Scale,
+    ShardIndex,
+    WorkersOpt,
+)
 from dsconv.converters.boxes import BoxPolicy
 from dsconv.converters.detect import AUTO, choose_format
 from dsconv.pipeline import convert as pipeline
 from dsconv.pipeline.splits import parse_ratios
 from dsconv.schemas.report import ConversionReport
+from dsconv.storage.files import MAX_IMAGE_BYTES
 
 Src = Annotated[Path, typer.Argument(help="The source dataset (folder or annotation file).")]
 Out = Annotated[Path, typer.Argument(help="The output folder for the VQA dataset.")]
@@ -132,15 +140,15 @@ def coco_to_vqa(
     allow_outside_root: AllowOutside = False, roboflow: Roboflow = None,
     max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
     num_shards: NumShards = None, shard_index: ShardIndex = None,
-    allow_empty: AllowEmpty = False,
+    allow_empty: AllowEmpty = False, max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert a COCO dataset (Roboflow export or one annotation file) to a VQA dataset.
 
     Example: [bold]dsconv coco-to-vqa data/coins out/coins-vqa --noun currency[/]
     or straight from Roboflow: [bold]dsconv coco-to-vqa --roboflow my-team/coins/3 out/coins-vqa[/]
     """
-    options = dict(images_dir=images, keep_crowd=keep_crowd, noun=noun,
-                            box_policy=box_policy, allow_outside_root=allow_outside_root)
+    options = dict(images_dir=images, keep_crowd=keep_crowd, noun=noun, box_policy=box_policy,
+                   allow_outside_root=allow_outside_root, max_image_bytes=max_image_bytes)
     from dsconv.cli.publish import roboflow_source
 
     with roboflow_source(roboflow, src, out) as (src, out, source):
@@ -161,13 +169,14 @@ def yolo_to_vqa(
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
     shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
+    max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert a YOLO dataset (Ultralytics data.yaml layout or Darknet) to a VQA dataset.
 
     Example: [bold]dsconv yolo-to-vqa data/coins-yolo out/coins-vqa[/]
     """
-    options = dict(noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
+    options = dict(noun=noun, box_policy=box_policy, allow_outside_root=allow_outside_root,
+                   max_image_bytes=max_image_bytes)
     run_conversion("yolo", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
@@ -185,13 +194,14 @@ def voc_to_vqa(
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
     shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
+    max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert a Pascal VOC dataset (Annotations/, JPEGImages/, ImageSets/) to a VQA dataset.
 
     Example: [bold]dsconv voc-to-vqa data/coins-voc out/coins-vqa[/]
     """
     options = dict(keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
+                   allow_outside_root=allow_outside_root, max_image_bytes=max_image_bytes)
     run_conversion("voc", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
@@ -214,15 +224,16 @@ def convert(
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
     shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
+    max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert a dataset in any installed format, including third-party ones.
 
     Example: [bold]dsconv convert data/coins out/coins-vqa[/] (the format is detected;
     --from coco names it)
     """
-    options = dict(images_dir=images, keep_crowd=keep_crowd,
-                            keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
+    options = dict(images_dir=images, keep_crowd=keep_crowd, keep_difficult=keep_difficult,
+                   noun=noun, box_policy=box_policy, allow_outside_root=allow_outside_root,
+                   max_image_bytes=max_image_bytes)
     run_conversion(from_, src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,

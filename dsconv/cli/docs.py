@@ -12,8 +12,9 @@ from rich.markup import escape
 
 from dsconv.cli.app import CONVERT, app, progress
 from dsconv.cli.convert import AllowEmpty, AllowOutside, print_footer, summary_table
-from dsconv.cli.scale import MaxImageSize, WorkersOpt
+from dsconv.cli.scale import MaxImageBytes, MaxImageSize, WorkersOpt
 from dsconv.schemas.report import ConversionReport
+from dsconv.storage.files import MAX_IMAGE_BYTES
 from dsconv.tasks.docvqa import DEFAULT_PREFIX
 
 
@@ -49,6 +50,7 @@ def docvqa_to_vqa(
     allow_outside_root: AllowOutside = False,
     max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
     allow_empty: AllowEmpty = False,
+    max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert document questions (image, question, reference answers) to a VQA dataset.
 
@@ -71,6 +73,7 @@ def docvqa_to_vqa(
         limit=limit, allow_outside_root=allow_outside_root, overwrite=overwrite,
         max_image_size=max_image_size, workers=workers, progress=progress,
         command=shlex.join(["dsconv", *sys.argv[1:]]), allow_empty=allow_empty,
+        max_image_bytes=max_image_bytes,
     )
     print_document_summary(report, out)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from dsconv.pipeline.convert import ConvertOptions, convert_dataset
 from dsconv.progress import Progress, no_progress
 from dsconv.schemas.report import ConversionReport
+from dsconv.storage.files import MAX_IMAGE_BYTES
 from dsconv.tasks.docvqa import DEFAULT_PREFIX
 
 
@@ -17,7 +18,8 @@ def convert_documents(
     image_col: str = "image", question_col: str = "question", answers_col: str = "answers",
     id_col: str | None = None, doc_id_col: str | None = None, splits: Sequence[str] = (),
     limit: int | None = None, allow_outside_root: bool = False, overwrite: bool = False,
-    allow_empty: bool = False, max_image_size: int | None = None, workers: int | None = None,
+    allow_empty: bool = False, max_image_bytes: int = MAX_IMAGE_BYTES,
+    max_image_size: int | None = None, workers: int | None = None,
     progress: Progress | None = None, command: str = "",
 ) -> ConversionReport:
     """Convert a DocVQA-style table — a Hub id such as `HuggingFaceM4/DocumentVQA` (streamed),
@@ -41,6 +43,7 @@ def convert_documents(
         columns=Columns(image=image_col, question=question_col, answers=answers_col,
                         id=id_col, doc_id=doc_id_col),
         splits=tuple(splits), limit=limit, allow_outside_root=allow_outside_root,
+        max_image_bytes=max_image_bytes,
     )
     ledger = DocumentLedger()
     reader = DocVQAReader(str(source), ledger, options)
