@@ -18,7 +18,7 @@ from tests.helpers import run_cli
 
 torch = pytest.importorskip("torch")
 
-from dsconv.train.tiny import build_tiny_florence2, tiny_count_rows, write_tiny_vqa  # noqa: E402
+from dsconv.testing.tiny import build_tiny_florence2, tiny_count_rows, write_tiny_vqa  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

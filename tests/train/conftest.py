@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from dsconv.testing.tiny import build_tiny_florence2, tiny_count_rows, write_tiny_vqa
 from dsconv.train.config import TrainConfig
-from dsconv.train.tiny import build_tiny_florence2, tiny_count_rows, write_tiny_vqa
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dsconv.testing.tiny import tiny_count_rows
 from dsconv.train.adapters.florence2 import IGNORE_INDEX, Florence2Adapter
 from dsconv.train.data import decode_image
-from dsconv.train.tiny import tiny_count_rows
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ pytest.importorskip("transformers")
 from PIL import Image, ImageDraw  # noqa: E402
 from transformers import PhiConfig, PretrainedConfig  # noqa: E402
 
+from dsconv.testing.tiny_moondream import build_tiny_moondream  # noqa: E402
 from dsconv.train.adapters import moondream2  # noqa: E402
 from dsconv.train.adapters.moondream2 import (  # noqa: E402
     IGNORE_INDEX,
@@ -34,7 +35,6 @@ from dsconv.train.adapters.moondream2 import (  # noqa: E402
     restore_v4_config_defaults,
     splice_image,
 )
-from dsconv.train.tiny_moondream import build_tiny_moondream  # noqa: E402
 
 COUNT_Q = (
     "How many of each type of the currency (dime, nickel, penny) are there? Respond in JSON "
@@ -190,9 +190,9 @@ def test_shared_loop_trains_lora_with_checkpointing_and_exports(
     tiny_dir: Path, tmp_path: Path
 ) -> None:
     """`dsconv train --model moondream2 --lora 8 --gradient-checkpointing` on the tiny model."""
+    from dsconv.testing.tiny import write_tiny_vqa
     from dsconv.train.config import TrainConfig
     from dsconv.train.loop import train
-    from dsconv.train.tiny import write_tiny_vqa
 
     dataset = write_tiny_vqa(tmp_path / "data", rows=8)
     config = TrainConfig(

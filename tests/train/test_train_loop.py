@@ -12,12 +12,12 @@ from safetensors.torch import load_file
 from transformers import AutoProcessor, Florence2ForConditionalGeneration
 
 import dsconv.train.loop as loop
+from dsconv.testing.tiny import tiny_count_rows
 from dsconv.train.adapters.florence2 import Florence2Adapter
 from dsconv.train.config import TrainConfig
 from dsconv.train.data import decode_image
 from dsconv.train.loop import train
 from dsconv.train.runlog import read_metrics
-from dsconv.train.tiny import tiny_count_rows
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:

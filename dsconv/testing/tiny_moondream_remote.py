@@ -1,6 +1,6 @@
 """A tiny stand-in for Moondream2's Hub remote code, shipped as `moondream.py` in a model directory.
 
-`dsconv.train.tiny_moondream` copies this file next to a `config.json` whose `auto_map` points at
+`dsconv.testing.tiny_moondream` copies this file next to a `config.json` whose `auto_map` points at
 it, so the tiny model loads through `AutoModelForCausalLM.from_pretrained(dir,
 trust_remote_code=True)` exactly like `vikhyatk/moondream2` does. It mirrors the attribute names
 the adapter touches in the pinned revision (2024-08-26): `vision_encoder` (with `encoder`,

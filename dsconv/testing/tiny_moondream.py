@@ -16,8 +16,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, PreTrainedTokenizerFast
 
-from dsconv.train import tiny_moondream_remote
-from dsconv.train.tiny_moondream_remote import Moondream, MoondreamConfig
+from dsconv.testing import tiny_moondream_remote
+from dsconv.testing.tiny_moondream_remote import Moondream, MoondreamConfig
 
 SPECIAL = "<|endoftext|>"
 BASE_CORPUS = (
