@@ -16,6 +16,7 @@ from dsconv.train import data
 from dsconv.train.adapters.base import ModelAdapter
 from dsconv.train.checkpoint import latest_checkpoint
 from dsconv.train.config import TrainConfig, merge_resume
+from dsconv.train.hub import check_source
 
 FINAL = "final"
 BEST = "best"
@@ -75,8 +76,11 @@ def load_data(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> tuple[Any, A
 
 
 def load_adapter(adapter_cls: type[ModelAdapter], cfg: TrainConfig) -> ModelAdapter:
+    """The checkpoint from a local folder or the Hub; a missing folder or an unreachable Hub is
+    reported in seconds, not after huggingface_hub's retries."""
+    base = check_source(cfg.base, "model", "--base", cfg.revision)
     try:
-        return adapter_cls.from_pretrained(cfg.base, cfg.revision, dtype=torch.float32)
+        return adapter_cls.from_pretrained(base, cfg.revision, dtype=torch.float32)
     except DsconvError:
         raise
     except Exception as exc:

@@ -6,6 +6,9 @@ Everything is built once per session into temporary folders and loaded through t
 
 from __future__ import annotations
 
+import errno
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +66,35 @@ def make_config(tiny_florence2: Path, tiny_vqa: Path, tmp_path: Path):
         return TrainConfig(**values)
 
     return make
+
+
+class NoNetwork:
+    """Socket stand-ins: each attempt is counted, then refused, or held until the test ends."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.hang = False
+        self.released = threading.Event()
+
+    def refuse(self, *args, **kwargs):
+        self.attempts += 1
+        if self.hang:
+            self.released.wait(30)
+        raise OSError(errno.ENETUNREACH, "Network is unreachable (test)")
+
+    def no_name(self, *args, **kwargs):
+        self.attempts += 1
+        if self.hang:
+            self.released.wait(30)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (test)")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch):
+    net = NoNetwork()
+    monkeypatch.setattr(socket, "getaddrinfo", net.no_name)
+    monkeypatch.setattr(socket.socket, "connect", net.refuse)
+    monkeypatch.setattr(socket, "create_connection", net.refuse)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    yield net
+    net.released.set()
