@@ -90,6 +90,8 @@ def load_adapter(adapter_cls: type[ModelAdapter], cfg: TrainConfig) -> ModelAdap
 
 def prepare_model(adapter: ModelAdapter, cfg: TrainConfig) -> list[torch.nn.Module]:
     """Freeze the vision tower, add LoRA, enable checkpointing; returns the frozen modules."""
+    if not cfg.freeze_vision and adapter.vision_untrainable:
+        raise DsconvError(f"--no-freeze-vision: {adapter.vision_untrainable}; train without it")
     frozen = adapter.vision_modules() if cfg.freeze_vision else []
     for module in frozen:
         module.requires_grad_(False)
