@@ -56,8 +56,14 @@ MOONDREAM2_REVISION = "2024-08-26"
 TESTED_REVISIONS = (MOONDREAM2_REVISION, "2024-04-02")
 SUPPORTED_TRANSFORMERS = ">=5.0,<6"
 TESTED_TRANSFORMERS = "5.23.0"
-# What the pinned revision's remote code imports beyond torch and transformers.
+# What the remote code of every tested revision imports beyond torch and transformers.
 REMOTE_CODE_PACKAGES = ("torchvision", "einops")
+# `pip install 'dsconv[moondream2]'` brings einops; torchvision must be the build made for the
+# installed torch (a mismatched one fails to import), so it is the user's to install.
+INSTALL_HINT = (
+    "pip install 'dsconv[moondream2]' and the torchvision built for your torch "
+    "(torch {torch} here; torchvision 0.28 pairs with torch 2.13, from the index torch came from)"
+)
 IGNORE_INDEX = -100
 
 
@@ -88,8 +94,8 @@ def check_environment(base: str = MOONDREAM2_REPO) -> None:
     missing = [name for name in REMOTE_CODE_PACKAGES if find_spec(name) is None]
     if missing:
         raise Moondream2CompatError(
-            f"{MOONDREAM2_REPO}@{MOONDREAM2_REVISION} remote code imports {', '.join(missing)}, "
-            f"missing here: install a torchvision built for torch {torch.__version__} and einops."
+            f"{MOONDREAM2_REPO} remote code imports {', '.join(missing)}, missing here: "
+            + INSTALL_HINT.format(torch=torch.__version__)
         )
 
 
@@ -336,9 +342,9 @@ class Moondream2Adapter(ModelAdapter):
             model_class = get_class_from_dynamic_module(reference, base, revision=revision)
         except ImportError as err:
             raise Moondream2CompatError(
-                f"{base}@{revision} remote code cannot be imported here ({err}). Revision "
-                f"{MOONDREAM2_REVISION} imports torchvision and einops: install a torchvision "
-                f"built for torch {torch.__version__} and einops."
+                f"{base}@{revision} remote code cannot be imported here ({err}); the Hub "
+                "revisions import torchvision and einops: "
+                + INSTALL_HINT.format(torch=torch.__version__)
             ) from err
         ensure_post_init(model_class)
         kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
