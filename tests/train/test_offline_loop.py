@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from dsconv.testing.build import dataset_texts
 from dsconv.train.adapters.moondream2 import Moondream2Adapter
 from tests.helpers import run_cli
@@ -66,26 +64,32 @@ def test_tiny_builders_live_in_the_testing_package() -> None:
         assert importlib.util.find_spec(f"dsconv.train.{old}") is None
 
 
-@pytest.mark.parametrize("command", [
+COMMANDS = [
     ["train", "data", "--model", "florence2", "--output", "run"],
     ["eval", "model-dir", "--dataset", "data", "--split", "validation"],
     ["sample", "model", "florence2", "tiny"],
-])
-def test_without_the_train_extra_one_line_says_what_to_install(
-    command: list[str], tmp_path: Path
-) -> None:
-    """A fresh interpreter in which torch cannot be imported, as after `pip install dsconv`."""
+]
+
+
+def test_without_the_train_extra_one_line_says_what_to_install(tmp_path: Path) -> None:
+    """A fresh interpreter in which torch cannot be imported, as after `pip install dsconv`;
+    each command runs in it in turn and must exit 1 with one line."""
     (tmp_path / "model-dir").mkdir()
     (tmp_path / "model-dir" / "config.json").write_text('{"model_type": "florence2"}')
     from dsconv.testing.tiny import write_tiny_vqa
 
     write_tiny_vqa(tmp_path / "data", rows=1)
-    script = ("import sys\nsys.modules['torch'] = None\n"
-              "from dsconv.cli import main\nsys.argv = ['dsconv', *sys.argv[1:]]\nmain()\n")
+    script = ("import json, sys\nsys.modules['torch'] = None\nfrom dsconv.cli import main\n"
+              "for command in json.loads(sys.argv[1]):\n"
+              "    sys.argv = ['dsconv', *command]\n"
+              "    try:\n        main()\n    except SystemExit as exit:\n"
+              "        print(exit.code, file=sys.stderr)\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", script, *command], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1, done.stderr
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(COMMANDS)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    assert "pip install 'dsconv[train]'" in lines[0] and "torch is not installed" in lines[0]
+    assert len(lines) == 2 * len(COMMANDS), done.stderr
+    for message, code in zip(lines[::2], lines[1::2], strict=True):
+        assert code == "1"
+        assert "pip install 'dsconv[train]'" in message and "torch is not installed" in message
