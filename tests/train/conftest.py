@@ -33,6 +33,32 @@ def _quiet_small_cpu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     torch.set_num_threads(threads)
 
 
+LOOPBACK = ("127.", "::1", "localhost")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _loopback_only() -> Iterator[None]:
+    """No training test may reach past this machine: a Hub lookup that slipped through fails
+    at once instead of sending a request (DESIGN: tests never reach the network)."""
+    connect, getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def local_connect(sock: socket.socket, address, *args, **kwargs):
+        host = address[0] if isinstance(address, tuple) else ""
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not host.startswith(LOOPBACK):
+            raise OSError(errno.ENETUNREACH, f"tests reach loopback only, not {host}")
+        return connect(sock, address, *args, **kwargs)
+
+    def local_names(host, *args, **kwargs):
+        if host is not None and not str(host).startswith(LOOPBACK):
+            raise socket.gaierror(socket.EAI_NONAME, f"tests resolve loopback only, not {host}")
+        return getaddrinfo(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", local_connect)
+        mp.setattr(socket, "getaddrinfo", local_names)
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_florence2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     texts = [row["answer"] for row in tiny_count_rows()]
