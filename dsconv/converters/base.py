@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol
 
 from dsconv.converters.boxes import OUTSIDE_REASONS, BoxPolicy
 from dsconv.errors import InputError
@@ -275,7 +275,6 @@ class Reader(Protocol):
     def samples(self, split: str) -> Iterator[Any]: ...
 
 
-@runtime_checkable
 class AddressableReader(Reader, Protocol):
     """A reader that indexes its entries up front and reads one on request, so that a part
     of a sharded conversion can skip the other parts' images (`IndexedReader` is one)."""

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from dsconv.converters.base import AddressableReader, Key, Ledger
+from dsconv.converters.base import Key, Ledger
 from dsconv.errors import DsconvError
 
 
@@ -52,7 +52,7 @@ def parse_share(num_shards: int | None, shard_index: int | None) -> Share | None
 def addressable(reader: Any) -> bool:
     """Whether the reader indexes its entries up front and reads one on request
     (`AddressableReader`): only such a reader can skip the other parts' images."""
-    return isinstance(reader, AddressableReader)
+    return callable(getattr(reader, "items", None)) and callable(getattr(reader, "read", None))
 
 
 def check_shardable(reader: Any) -> None:

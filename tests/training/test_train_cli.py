@@ -71,7 +71,7 @@ def test_missing_gpu_is_reported_before_any_work(
 def test_unloadable_checkpoint(tiny_vqa: Path, tmp_path: Path) -> None:
     result = run_cli("train", tiny_vqa, "--model", "florence2", "--output", tmp_path / "run",
                      "--base", tmp_path / "no-such-model", "--device", "cpu")
-    assert "cannot load a florence2 checkpoint" in _error(result)
+    assert "no-such-model: no such folder" in _error(result)
 
 
 def test_not_a_dataset(tmp_path: Path, tiny_florence2: Path) -> None:
