@@ -35,11 +35,12 @@ no image are named in a warning.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import reprlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -88,6 +89,8 @@ MAX_YAML_NODES = 250_000  # each alias counted as the nodes it repeats; 10k name
 MAX_YAML_DEPTH = 64
 MAX_LIST_LINE = 4096  # PATH_MAX: a longer line in a split list is not a path
 HEAD_BYTES = 4096  # what is read of a stray .txt to tell whether it is a label file
+LINES_AT_ONCE = 1 << 20  # a label's text is split into lines this many characters at a time
+_NO_FOLLOW = hasattr(os, "O_NOFOLLOW")  # else every label's path is checked before it is opened
 
 Warn = Callable[[str], None]
 Found = tuple[str, str, str]  # an image's path, its name relative to the root, its label's name
@@ -144,6 +147,7 @@ class YoloReader(IndexedReader):
         self.root = layout.root
         self._keypoint_fields = layout.keypoint_fields
         self._labels = _LabelFolders(self.root)
+        self._label_folders: dict[str, str | None] = {}  # folder → why it is refused, if it is
         self._scanned: list[str] = []  # label folders whose every .txt is accounted for
         self._orphans = 0  # label files found there without an image (reported as drops)
         self._index = {split: self._collect(split, sources)
@@ -255,17 +259,17 @@ class YoloReader(IndexedReader):
         root = os.fspath(self.root)
         if root.rstrip(os.sep) in self._scanned:  # labels beside the images from the root down
             return []
-        known = {os.path.join(root, item.label) for items in self._index.values()
-                 for item in items}
-        known.update(os.fspath(path) for path in settings)
+        known = {item.label for items in self._index.values() for item in items}
+        known.update(_relative(os.fspath(path), self.root) for path in settings)
         unread = []
         for path in sorted(_files_under(root, _is_text, skip_hidden=True,
                                         skip=frozenset(self._scanned)), key=_path_order):
-            if path in known or os.path.basename(path).lower() in NOT_LABELS:
+            name = _relative(path, self.root)
+            if name in known or os.path.basename(path).lower() in NOT_LABELS:
                 continue
             try:
                 if _looks_like_labels(_head(path)):
-                    unread.append(_relative(path, self.root))
+                    unread.append(name)
             except (OSError, UnsafeFileError):
                 continue  # not a file that can be read: not one that could be a label
         return unread
@@ -317,14 +321,15 @@ class YoloReader(IndexedReader):
         for items in self._index.values():
             for item in items:
                 try:
-                    text = _label_text(resolve_inside(self.root, item.label,
-                                                      self.options.allow_outside_root))
+                    text = self._label(item.label)
                 except (OSError, ValueError):
                     continue  # dropped with a reason when its image is read
-                for line in text.splitlines():
+                for line in _lines(text):
                     fields = line.split()
+                    if not fields or not line.isascii() or "_" in line:
+                        continue
                     try:
-                        largest = max(largest, _class_id(fields[0])) if fields else largest
+                        largest = max(largest, _class_id(fields[0]))
                     except _BadLine:
                         continue
         return largest + 1
@@ -336,15 +341,13 @@ class YoloReader(IndexedReader):
         except ValueError as exc:
             return self._refuse(split, item, str(exc))
         try:
-            label = resolve_inside(self.root, item.label, allow)
-        except ValueError as exc:
-            self.ledger.drop_image(split, item.file_name, "unsafe_path", f"its label: {exc}")
-            return None
-        try:
-            text = _label_text(label)
+            text = self._label(item.label)
         except (OSError, UnsafeFileError) as exc:
             self.ledger.drop_image(split, item.file_name, "unreadable_label",
-                                   f"{item.label} {_why(exc, label)}")
+                                   f"{item.label} {_why(exc, os.path.join(self.root, item.label))}")
+            return None
+        except ValueError as exc:
+            self.ledger.drop_image(split, item.file_name, "unsafe_path", f"its label: {exc}")
             return None
         try:
             data, width, height = read_image(image, self.options.max_image_bytes)
@@ -356,16 +359,41 @@ class YoloReader(IndexedReader):
         objects = self._objects(split, item, text, width, height)
         return DetectionSample(split, item.image_id, item.file_name, data, width, height, objects)
 
+    def _label(self, name: str) -> str:
+        """A label file's text ("" when there is none). Its folder is checked once to be
+        inside the root, the file opened without following a symlink; a symlinked label is
+        read only once where it leads is checked (no `lstat` before every label).
+        ValueError when it is outside the root; UnsafeFileError or OSError when unreadable."""
+        folder = name.rpartition("/")[0]
+        if folder not in self._label_folders:
+            try:
+                resolve_inside(self.root, folder or ".", self.options.allow_outside_root)
+                self._label_folders[folder] = None
+            except ValueError as exc:
+                self._label_folders[folder] = str(exc)
+        problem = self._label_folders[folder]
+        if problem is not None:
+            raise ValueError(problem)
+        if _NO_FOLLOW:
+            try:
+                return _label_text(os.path.join(self.root, name), follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.EMLINK):
+                    raise
+        return _label_text(resolve_inside(self.root, name, self.options.allow_outside_root))
+
     def _objects(self, split: str, item: _Item, text: str, width: int, height: int
                  ) -> list[DetectionObject]:
         """The label's lines as objects; each line that cannot be one is a reported drop.
         (One loop for all of an image's lines: a call per line was a fifth of the time.)"""
         names, keypoint_fields, policy = (
             self._names, self._keypoint_fields, self.options.box_policy)
-        check_ascii = not text.isascii() or "_" in text  # almost never: checked per line
+        # int() and float() also read `٣`, `０.5` and `1_0`: a label with any non-ASCII
+        # character or `_` (almost never) is checked line by line
+        check_ascii = not text.isascii() or "_" in text
         objects = []
         seen = 0
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(_lines(text), 1):
             fields = line.split()
             if not fields:
                 continue
@@ -407,8 +435,7 @@ class YoloReader(IndexedReader):
         """An image outside the root: dropped as `unsafe_path` with its label's lines; a
         label file outside the root is not read at all."""
         try:
-            text = _label_text(resolve_inside(self.root, item.label,
-                                              self.options.allow_outside_root))
+            text = self._label(item.label)
         except (OSError, ValueError):
             text = ""
         self._drop_image(split, item, text, "unsafe_path", detail)
@@ -438,7 +465,7 @@ class _LabelFolders:
         labels = self._folders.get(folder)
         if labels is None:
             labels = self.folder(folder)
-        return labels + os.path.splitext(file)[0] + ".txt"
+        return labels + file.rpartition(".")[0] + ".txt"  # an image's name has a suffix
 
     def folder(self, folder: str) -> str:
         """The label folder's name for an image folder's name, with a trailing `/` ("" for
@@ -944,11 +971,11 @@ def _stem(name: str) -> str:
     return os.path.splitext(name.rpartition("/")[2])[0]
 
 
-def _label_text(path: str) -> str:
+def _label_text(path: str, follow_symlinks: bool = True) -> str:
     """A label file's text; "" when there is none (no label file means no objects).
     UnsafeFileError for a FIFO or a file over MAX_LABEL_BYTES, OSError when unreadable."""
     try:
-        handle = open_regular(path, MAX_LABEL_BYTES)
+        handle = open_regular(path, MAX_LABEL_BYTES, follow_symlinks=follow_symlinks)
     except FileNotFoundError:
         return ""
     with handle:
@@ -965,9 +992,27 @@ def _head(path: str) -> str:
         return handle.read(HEAD_BYTES).decode("utf-8-sig", errors="replace")
 
 
+def _lines(text: str) -> Iterable[str]:
+    """A label's lines as `str.splitlines` gives them, a megabyte at a time (cut after a
+    `\n`, so the lines and their numbers are the same): a big label's lines as one list took
+    2.5 times the file, on top of the objects made from them."""
+    if len(text) <= LINES_AT_ONCE:
+        return text.splitlines()
+    return _lines_in_parts(text)
+
+
+def _lines_in_parts(text: str) -> Iterator[str]:
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + LINES_AT_ONCE)
+        end = len(text) if end < 0 else end + 1
+        yield from text[start:end].splitlines()
+        start = end
+
+
 def _numbered(text: str) -> list[int]:
     """The line numbers (1-based) of a label's non-blank lines: its annotations."""
-    return [n for n, line in enumerate(text.splitlines(), 1) if line and not line.isspace()]
+    return [n for n, line in enumerate(_lines(text), 1) if line and not line.isspace()]
 
 
 def _looks_like_labels(head: str) -> bool:
@@ -987,12 +1032,11 @@ def _looks_like_labels(head: str) -> bool:
 
 
 def _class_id(text: str) -> int:
-    if not text.isascii() or "_" in text:  # int() reads `٣` and `1_0`
-        raise _BadLine("bad_label_line", f"class id {excerpt(text)} is not an ASCII number")
+    """An ASCII class id (checked by the caller); `1.0` is one too."""
     try:
         return int(text)
     except ValueError:
-        pass  # `1.0` is a class id too
+        pass
     try:
         value = float(text)
     except ValueError:
@@ -1004,7 +1048,7 @@ def _class_id(text: str) -> int:
 
 def _parse_line(fields: list[str], keypoint_fields: int) -> tuple[int, list[float]]:
     """`class cx cy w h [conf]`, `class x1 y1 x2 y2 … (polygon)` or a pose line → id, values.
-    The line's fields are ASCII (checked by the caller)."""
+    The line is ASCII without `_` (checked by the caller)."""
     n = len(fields) - 1
     if keypoint_fields:
         if n != 4 + keypoint_fields:
