@@ -205,7 +205,11 @@ class YoloReader(IndexedReader):
             entry = line.strip()
             if not entry or entry.startswith("#"):
                 continue
-            if len(entry) > MAX_LIST_LINE or not entry.isprintable() or not _is_image(entry):
+            if not entry.isprintable():  # binary, or a file that is not a list: not quoted
+                self.ledger.drop_image(split, list_name, "bad_list_line",
+                                       f"line {number} has control characters: not a path")
+                continue
+            if len(entry) > MAX_LIST_LINE or not _is_image(entry):
                 self.ledger.drop_image(split, list_name, "bad_list_line",
                                        f"line {number}: {excerpt(entry)} is not an image path")
                 continue
@@ -283,7 +287,8 @@ class YoloReader(IndexedReader):
         labelled = {split: any(os.path.lexists(os.path.join(root, item.label))
                                for item in items)
                     for split, items in self._index.items()}
-        shown = ", ".join(excerpt(name) for name in unread[:5]) + (", …" if unread[5:] else "")
+        shown = (", ".join(excerpt(name, 120) for name in unread[:5])
+                 + (", …" if unread[5:] else ""))
         if not any(labelled.values()) and not self._orphans:
             images = sum(map(len, self._index.values()))
             looked_for = (f"a .txt label for any of the {images:,} images, in a labels/ or "

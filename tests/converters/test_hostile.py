@@ -256,7 +256,13 @@ def test_yolo_list_lines_are_quoted_short(tmp_path: Path) -> None:
     assert reports["validation"].images_dropped == {"bad_list_line": 2}
     for drop in ledger.drops:
         assert len(drop.file) < 200 and len(drop.detail or "") < 200
-        assert "\x1b" not in (drop.detail or "") and "\0" not in (drop.detail or "")
+        assert "\x1b" not in (drop.detail or "") and "FAKE" not in (drop.detail or "")
+    text(root / "list.txt", "images/a.jpg\n" + "x" * 5000 + "\nnotes.md\n")
+    text(root / "data.yaml", "train: list.txt\nnames: [coin]\n")
+    ledger, _, reports = read(YoloReader, root)
+    assert reports["train"].images_dropped == {"bad_list_line": 2}
+    assert [len(d.detail or "") < 120 for d in ledger.drops] == [True, True]
+    assert "'notes.md' is not an image path" in (ledger.drops[1].detail or "")
 
 
 def test_yolo_yaml_path_may_not_move_the_root(tmp_path: Path) -> None:
