@@ -28,9 +28,10 @@ nodes it repeats (alias and merge-key bombs), nested at most MAX_YAML_DEPTH deep
 MAX_CLASSES class names (every question lists the classes). Numbers in label lines are ASCII
 (Python's `int`/`float` also take other scripts' digits and `_`).
 
-No label file for any image means the folder is not a YOLO dataset (`NoAnnotationsError`),
-not an empty one; `.txt` files elsewhere under the root that look like labels but belong to
-no image are named in a warning.
+No label file for any image and nothing naming classes means the folder is not a YOLO
+dataset (`NoAnnotationsError`), not an empty one; a split without any label file is warned
+about; `.txt` files elsewhere under the root that look like labels but belong to no image
+are named in a warning.
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ class YoloReader(IndexedReader):
         self._orphans = 0  # label files found there without an image (reported as drops)
         self._index = {split: self._collect(split, sources)
                        for split, sources in layout.sources.items()}
-        self._check_labelled(self._unread_labels(layout.settings))
+        self._check_labelled(self._unread_labels(layout.settings),
+                             layout.names is not None or layout.nc is not None)
         self._names = self._class_names(layout)
         self._vocabulary = Vocabulary(_ordered_names(self._names, ledger.warn),
                                       self.options.noun or "object")
@@ -278,18 +280,18 @@ class YoloReader(IndexedReader):
                 continue  # not a file that can be read: not one that could be a label
         return unread
 
-    def _check_labelled(self, unread: list[str]) -> None:
-        """No label file at all, for an image or without one: not a YOLO dataset, whatever
-        else the folder holds (a background image without a label is normal; a dataset of
-        them is a wrong format or layout). A split without any label, among labelled ones,
-        is said."""
+    def _check_labelled(self, unread: list[str], has_classes: bool) -> None:
+        """No label file at all (for an image or without one) and nothing naming classes:
+        not a YOLO dataset, whatever else the folder holds (a background image without a
+        label is normal; a folder of them is another format, such as COCO or VOC). A split
+        without any label is said."""
         root = os.fspath(self.root)
         labelled = {split: any(os.path.lexists(os.path.join(root, item.label))
                                for item in items)
                     for split, items in self._index.items()}
         shown = (", ".join(excerpt(name, 120) for name in unread[:5])
                  + (", …" if unread[5:] else ""))
-        if not any(labelled.values()) and not self._orphans:
+        if not any(labelled.values()) and not self._orphans and not has_classes:
             images = sum(map(len, self._index.values()))
             looked_for = (f"a .txt label for any of the {images:,} images, in a labels/ or "
                           "Annotations/ folder beside images/, else beside the image")
@@ -298,7 +300,7 @@ class YoloReader(IndexedReader):
                                f"to no image: {shown}")
             raise NoAnnotationsError(self.src, "YOLO", looked_for)
         for split, has_labels in labelled.items():
-            if not has_labels and self._index[split]:
+            if not has_labels and self._index[split]:  # a test split exported without labels
                 self.ledger.warn(f"{split}: none of its {len(self._index[split]):,} images "
                                  "has a label file; they are converted without objects")
         if unread:

@@ -317,7 +317,7 @@ def test_darknet_image_and_label_folders_in_any_capitalisation(
 
 def test_label_files_the_reader_does_not_read_are_named(tmp_path: Path) -> None:
     """Labels in a folder the reader does not look in are warned about, by name; when no
-    image has a label at all, the error names them."""
+    image has a label and nothing names classes, the error names them."""
     text(tmp_path / "data.yaml", "train: images\nnames: [x]\n")
     image(tmp_path / "images" / "a.jpg")
     image(tmp_path / "images" / "b.jpg")
@@ -328,6 +328,9 @@ def test_label_files_the_reader_does_not_read_are_named(tmp_path: Path) -> None:
     (warning,) = [w for w in ledger.warnings if "old_labels/b.txt" in w]
     assert "README" not in warning
     (tmp_path / "labels" / "a.txt").unlink()
+    _, ledger, _, _ = read(tmp_path)
+    assert any("none of its 2 images has a label" in w for w in ledger.warnings)
+    (tmp_path / "data.yaml").unlink()
     with pytest.raises(NoAnnotationsError, match=r"old_labels/b\.txt"):
         YoloReader(tmp_path, Ledger())
 
