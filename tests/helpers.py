@@ -22,8 +22,8 @@ def run_cli(*args: str | Path):
 def convert_coins(tmp_path: Path, fmt: str) -> tuple[Path, dict[str, Any]]:
     """The coins sample written as `fmt`, converted and validated through the CLI: every
     object kept, nothing dropped. Returns the dataset folder and its report."""
-    from dsconv.io.dataset import read_report
     from dsconv.samples.coins import write_coins
+    from dsconv.storage.dataset import read_report
 
     summary = write_coins(tmp_path / "src", images=12, seed=3, fmt=fmt)
     out = tmp_path / "vqa"

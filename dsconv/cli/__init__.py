@@ -8,8 +8,8 @@ from importlib import import_module
 from rich.markup import escape
 
 from dsconv.cli.app import State, app, err_console
+from dsconv.cli.memory import keep_large_blocks_mapped
 from dsconv.errors import DsconvError
-from dsconv.memory import keep_large_blocks_mapped
 
 # Each module registers its commands on `app`; the help lists panels in this order.
 COMMAND_MODULES = ("convert", "docs", "merge", "validate", "inspect", "publish", "train",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from dsconv.cli import help as _help
+
 app = typer.Typer(
     name="dsconv",
     help="Turn labelled vision data into VQA datasets, fine-tune small VLMs on them, score them.",
@@ -13,6 +15,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 console = Console()
+_help.install()
 
 # Help panels, in the order a user meets them.
 CONVERT = "Convert"
@@ -34,7 +37,7 @@ def _root(
     State.debug = debug
 
 
-def progress(items, total, label):  # matches dsconv.convert.Progress
+def progress(items, total, label):  # matches dsconv.pipeline.convert.Progress
     """A rich progress bar over an iterable; quiet when stderr is not a terminal."""
     from rich.progress import track
 

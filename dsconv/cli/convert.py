@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from dsconv.classes import ClassFilter, ClassMap
 from dsconv.cli.app import CONVERT, app, console, progress
 from dsconv.cli.scale import MaxImageSize, NumShards, Scale, ShardIndex, WorkersOpt
-from dsconv.convert import ConvertOptions, convert_detection
-from dsconv.converters.base import Ledger, ReaderOptions
 from dsconv.converters.boxes import BoxPolicy
-from dsconv.converters.registry import get_reader
+from dsconv.pipeline import convert as pipeline
+from dsconv.pipeline.splits import parse_ratios
 from dsconv.schemas.report import ConversionReport
-from dsconv.splits import parse_ratios, resolve_ratios
-from dsconv.tasks.base import Task, TaskContext, get_task
 
 Src = Annotated[Path, typer.Argument(help="The source dataset (folder or annotation file).")]
 Out = Annotated[Path, typer.Argument(help="The output folder for the VQA dataset.")]
@@ -66,45 +61,25 @@ SplitRatios = Annotated[str | None, typer.Option(
 
 
 def run_conversion(
-    fmt: str, src: Path, out: Path, tasks: list[str], options: ReaderOptions, *,
+    fmt: str, src: Path, out: Path, tasks: list[str], options: dict[str, Any], *,
     prompt: str | None, include_zero: bool, seed: int, overwrite: bool, paraphrases: int = 1,
     absent_rate: float = 0.0, classes: str | None = None, split_ratios: str | None = None,
     source: str | None = None, scale: Scale | None = None,
 ) -> ConversionReport:
+    """`dsconv.convert` with the command's arguments, then the summary."""
     scale = scale or Scale()
-    selected = [get_task(t) for t in dict.fromkeys(tasks)]
-    class_map = ClassMap.parse(classes) if classes else None
-    ratios = parse_ratios(split_ratios) if split_ratios else None
-    ledger = Ledger(box_policy=options.box_policy)
-    reader = get_reader(fmt)(src, ledger, options)
-    if class_map is not None:
-        reader = ClassFilter(reader, ledger, class_map)
-    warn_paraphrases(selected, paraphrases, prompt, ledger)
-    context = TaskContext(reader.vocabulary(), prompt=prompt, include_zero=include_zero,
-                          seed=seed, paraphrases=paraphrases, absent_rate=absent_rate)
-    convert_options = ConvertOptions(
-        out=out, tasks=selected, context=context, overwrite=overwrite,
-        source=source or str(src), command=shlex.join(["dsconv", *sys.argv[1:]]),
-        split_ratios=resolve_ratios(reader, ratios), max_image_size=scale.max_image_size,
-        workers=scale.workers, share=scale.share,
-        settings={"reader": asdict(options), "classes": classes},
+    share = scale.share
+    report = pipeline.convert(
+        src, out, format=fmt, tasks=tasks, prompt=prompt, include_zero=include_zero,
+        seed=seed, paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
+        split_ratios=parse_ratios(split_ratios) if split_ratios else None,
+        overwrite=overwrite, max_image_size=scale.max_image_size, workers=scale.workers,
+        num_shards=share.count if share else None, shard_index=share.index if share else None,
+        progress=progress, command=shlex.join(["dsconv", *sys.argv[1:]]), card_source=source,
+        **options,
     )
-    report = convert_detection(reader, ledger, convert_options, progress)
     print_summary(report, out)
     return report
-
-
-def warn_paraphrases(tasks: list[Task], n: int, prompt: str | None, ledger: Ledger) -> None:
-    """Say so in the report when `--paraphrases` cannot be honoured as asked."""
-    if n <= 1:
-        return
-    if prompt:
-        ledger.warn(f"--paraphrases {n}: --prompt replaces every task's phrasings")
-        return
-    for task in tasks:
-        if task.prompts and len(task.prompts) < n:
-            ledger.warn(f"--paraphrases {n}: {task.name} has {len(task.prompts)} phrasing(s), "
-                        "all of them used")
 
 
 def summary_table(report: ConversionReport, out: Path, columns: tuple[str, ...]) -> Table:
@@ -153,7 +128,7 @@ def coco_to_vqa(
     Example: [bold]dsconv coco-to-vqa data/coins out/coins-vqa --noun currency[/]
     or straight from Roboflow: [bold]dsconv coco-to-vqa --roboflow my-team/coins/3 out/coins-vqa[/]
     """
-    options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd, noun=noun,
+    options = dict(images_dir=images, keep_crowd=keep_crowd, noun=noun,
                             box_policy=box_policy, allow_outside_root=allow_outside_root)
     from dsconv.cli.publish import roboflow_source
 
@@ -180,7 +155,7 @@ def yolo_to_vqa(
 
     Example: [bold]dsconv yolo-to-vqa data/coins-yolo out/coins-vqa[/]
     """
-    options = ReaderOptions(noun=noun, box_policy=box_policy,
+    options = dict(noun=noun, box_policy=box_policy,
                             allow_outside_root=allow_outside_root)
     run_conversion("yolo", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
@@ -204,7 +179,7 @@ def voc_to_vqa(
 
     Example: [bold]dsconv voc-to-vqa data/coins-voc out/coins-vqa[/]
     """
-    options = ReaderOptions(keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
+    options = dict(keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
                             allow_outside_root=allow_outside_root)
     run_conversion("voc", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
@@ -231,7 +206,7 @@ def convert(
 
     Example: [bold]dsconv convert data/coins out/coins-vqa --from coco[/]
     """
-    options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd,
+    options = dict(images_dir=images, keep_crowd=keep_crowd,
                             keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
                             allow_outside_root=allow_outside_root)
     run_conversion(from_, src, out, task, options, prompt=prompt,

@@ -110,7 +110,7 @@ def preview(
 
 
 def _vocabulary(dataset: Path) -> list[str]:
-    from dsconv.io.dataset import read_report
+    from dsconv.storage.dataset import read_report
 
     try:
         return list(read_report(dataset).get("classes") or [])

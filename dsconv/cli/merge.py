@@ -29,7 +29,7 @@ def merge(
     Example: [bold]dsconv merge out/parts/* out/coins-vqa[/]
     """
     from dsconv.cli.convert import print_summary
-    from dsconv.merge import merge_parts
+    from dsconv.pipeline.merge import merge_parts
 
     if any(part.resolve() == out.resolve() for part in parts):
         raise DsconvError(f"{out}: is one of the parts; merge into a new folder")

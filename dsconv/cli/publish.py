@@ -45,7 +45,7 @@ def push(
 
     Example: [bold]dsconv push out/coins-vqa me/coins-vqa --private[/]
     """
-    from dsconv.io.push import plan_push, push_dataset
+    from dsconv.publish.push import plan_push, push_dataset
 
     if dry_run:
         plan = plan_push(dataset, validate=not no_validate)
@@ -79,7 +79,7 @@ def pull_roboflow(
 
     Example: [bold]dsconv pull roboflow my-team/coins/3 data/coins[/]
     """
-    from dsconv.io.roboflow import READERS, RoboflowRef, pull
+    from dsconv.publish.roboflow import READERS, RoboflowRef, pull
 
     parsed = RoboflowRef.parse(ref)
     folder = pull(parsed, dest, fmt=fmt, api_key=api_key, overwrite=overwrite)
@@ -99,7 +99,7 @@ def export(
 
     Example: [bold]dsconv export out/coins-vqa --to messages out/coins-chat[/]
     """
-    from dsconv.io.export import export_dataset
+    from dsconv.publish.export import export_dataset
 
     result = export_dataset(dataset, to, out, overwrite=overwrite, progress=progress)
     table = Table("split", "rows", "images", title=f"{out} ({to})")
@@ -126,7 +126,7 @@ def card(
     What is not given keeps the value the old card recorded.
     Example: [bold]dsconv card out/coins-vqa --repo-id me/coins-vqa --license cc-by-4.0[/]
     """
-    from dsconv.io.card import write_card
+    from dsconv.pipeline.card import write_card
 
     for path in write_card(dataset, name=name, source=source, command=command, license=license,
                            repo_id=repo_id):
@@ -147,7 +147,7 @@ def roboflow_source(
             raise DsconvError("give SRC and OUT (or --roboflow WORKSPACE/PROJECT/VERSION OUT)")
         yield src, out, None
         return
-    from dsconv.io.roboflow import RoboflowRef, pulled
+    from dsconv.publish.roboflow import RoboflowRef, pulled
 
     if src is not None and out is not None:
         raise DsconvError("with --roboflow, give only OUT (the source is the download)")

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from dsconv.parallel import resolve_workers
-from dsconv.shard import Share, parse_share
+from dsconv.pipeline.shard import Share, parse_share
+from dsconv.storage.parallel import resolve_workers
 
 WorkersOpt = Annotated[int | None, typer.Option(
     min=1, show_default="all cores",

@@ -66,8 +66,8 @@ def train_command(
     """
     from accelerate import PartialState
 
-    from dsconv.train.config import TrainConfig
-    from dsconv.train.loop import train
+    from dsconv.training.config import TrainConfig
+    from dsconv.training.loop import train
 
     config = TrainConfig(
         dataset=dataset, model=model, output=str(output) if output else None, base=base,

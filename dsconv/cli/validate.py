@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from dsconv.cli.app import INSPECT, app, console, err_console, progress
-from dsconv.parallel import resolve_workers
+from dsconv.storage.parallel import resolve_workers
 
 SHOWN = 20
 
@@ -30,7 +30,7 @@ def validate(
 
     Example: [bold]dsconv validate out/coins-vqa[/]
     """
-    from dsconv.validate import validate_dataset
+    from dsconv.validation import validate_dataset
 
     result = validate_dataset(dataset, deep=deep, strict=strict,
                               workers=resolve_workers(workers), progress=progress)

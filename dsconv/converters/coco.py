@@ -30,7 +30,7 @@ from dsconv.converters.base import (
 from dsconv.converters.boxes import check_box
 from dsconv.converters.paths import resolve_inside
 from dsconv.errors import InputError
-from dsconv.io.images import read_image
+from dsconv.storage.images import read_image
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 PLAIN_FILES = ("annotations.json", ROBOFLOW_FILE, "instances.json")
@@ -236,12 +236,20 @@ class _SplitIndex:
     annotations: _Annotations
 
 
+@dataclass(frozen=True)
+class CocoOptions(ReaderOptions):
+    images_dir: Path | None = None  # one annotation file: where file_name is resolved
+    keep_crowd: bool = False  # iscrowd=1 regions are not countable objects
+
+
 class CocoReader(IndexedReader):
     name: ClassVar[str] = "coco"
     description: ClassVar[str] = (
         "COCO JSON: a Roboflow export (split folders with _annotations.coco.json), "
         "MMDetection (annotations/instances_{split}.json), or one annotation file"
     )
+    options_class: ClassVar[type[ReaderOptions]] = CocoOptions
+    options: CocoOptions
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         super().__init__(src, ledger, options)

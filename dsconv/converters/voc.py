@@ -45,7 +45,7 @@ from dsconv.converters.base import (
 from dsconv.converters.boxes import Box, check_box
 from dsconv.converters.paths import resolve_inside
 from dsconv.errors import InputError
-from dsconv.io.images import read_image
+from dsconv.storage.images import read_image
 
 IMAGE_DIRS = ("JPEGImages", "images", "Images")
 SET_FILES = ("train", "val", "valid", "validation", "test")
@@ -144,12 +144,19 @@ def _image_names(folder: Path) -> list[str]:
         return []
 
 
+@dataclass(frozen=True)
+class VocOptions(ReaderOptions):
+    keep_difficult: bool = False  # difficult=1 objects are excluded from counts
+
+
 class VocReader(IndexedReader):
     name: ClassVar[str] = "voc"
     description: ClassVar[str] = (
         "Pascal VOC XML: Annotations/, JPEGImages/, ImageSets/Main/*.txt, "
         "or XML files next to their images"
     )
+    options_class: ClassVar[type[ReaderOptions]] = VocOptions
+    options: VocOptions
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         super().__init__(src, ledger, options)

@@ -16,7 +16,7 @@ reported drop (label file and line number), never a crash.
 Containment: the dataset root is the folder given, or the folder holding the `data.yaml` /
 `obj.data` given. Every file the reader opens (data.yaml, obj.data, names files, split lists,
 labels, images) must resolve inside it unless `allow_outside_root`, and is opened only as a
-regular file within its size bound (`dsconv.io.files`). `data.yaml`'s `path:` may name a folder
+regular file within its size bound (`dsconv.storage.files`). `data.yaml`'s `path:` may name a folder
 inside the root. A split entry, list or names file outside the root, or one that cannot be
 read, is a one-line error before anything is read from it; an image outside the root is
 dropped as `unsafe_path`, and so is an image whose label file resolves outside it; an
@@ -62,7 +62,7 @@ from dsconv.converters.base import (
 from dsconv.converters.boxes import Box, check_box
 from dsconv.converters.paths import check_inside, resolve_inside
 from dsconv.errors import InputError, NoAnnotationsError
-from dsconv.io.files import (
+from dsconv.storage.files import (
     MAX_LABEL_BYTES,
     MAX_LIST_BYTES,
     FileTooLargeError,
@@ -71,7 +71,7 @@ from dsconv.io.files import (
     open_regular,
     read_text,
 )
-from dsconv.io.images import read_image
+from dsconv.storage.images import read_image
 
 if TYPE_CHECKING:
     import yaml

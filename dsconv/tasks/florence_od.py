@@ -13,7 +13,8 @@ Choices:
   both), which keeps each object readable on its own and matches `dsconv score`'s parser.
 - Names are reduced to ASCII letters, digits and single spaces ("us-dime" → "us dime"):
   Florence-2's parser drops non-ASCII characters and its task tokens use `<`; names that would
-  collide get a number ("us dime 2"). The mapping is `florence_od_names` in the report.
+  collide get a number ("us dime 2"). The mapping is the report's
+  `task_extras["florence-od"]["names"]`.
 - An image without objects is answered with the empty string.
 """
 
@@ -27,8 +28,9 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
-from dsconv.tasks.base import QA, TaskContext, register
+from dsconv.metrics.boxes import Box, coco_to_boxes, match_rate, mean_average_precision
+from dsconv.schemas.samples import DetectionSample, Vocabulary
+from dsconv.tasks.base import FLORENCE_LOCATIONS, QA, TaskContext, TaskScore, register
 
 NAME = "florence-od"
 TOKEN = "<OD>"
@@ -155,8 +157,48 @@ def _near(a: Bins, b: Bins) -> bool:
     return all(abs(p - q) <= 1 for p, q in zip(a, b, strict=True))
 
 
+def parse_boxes(text: str | None, width: int, height: int) -> list[Box] | None:
+    """The answer as (label, pixel xyxy) pairs for scoring; None if it is malformed.
+
+    The whole string must parse; a truncated or chatty answer is unparseable, not partly read.
+    """
+    if text is None:
+        return None
+    try:
+        found = parse_bins(text)
+    except ValueError:
+        return None
+    sizes = (width, height) * 2
+    return [(name, (dequantize(bins[0], sizes[0]), dequantize(bins[1], sizes[1]),
+                    dequantize(bins[2], sizes[2]), dequantize(bins[3], sizes[3])))
+            for name, bins in found]
+
+
+def score(rows: list[dict[str, Any]], preds: list[str | None]) -> TaskScore:
+    """Parse rate, mAP@0.5 and mAP@0.5:0.95 (supervision), AP per class; a row scores its
+    one-to-one box match rate."""
+    refs = [coco_to_boxes(row["objects"]["bbox"], row["objects"]["category"], florence_name)
+            for row in rows]
+    got = [parse_boxes(pred, row["width"], row["height"])
+           for row, pred in zip(rows, preds, strict=True)]
+    found = mean_average_precision(got, refs)
+    metrics = {"parse_rate": sum(g is not None for g in got) / len(got) if got else 0.0}
+    metrics.update({k: v for k, v in found.items() if k != "per_class"})
+    return TaskScore(
+        metrics,
+        [match_rate(g, r) for g, r in zip(got, refs, strict=True)],
+        per_class=found.get("per_class", {}),
+    )
+
+
+def report_extras(vocabulary: Vocabulary) -> dict[str, Any]:
+    """Each class → the name its answers use (letters, digits and spaces)."""
+    return {"names": florence_names(vocabulary.classes)}
+
+
 @register(NAME, "Florence-2 detection target: '<OD>' → name<loc_x1><loc_y1><loc_x2><loc_y2>…",
-          check, (TOKEN,))
+          check, (TOKEN,), score=score, answer_syntax=FLORENCE_LOCATIONS,
+          report_extras=report_extras)
 def florence_od(sample: DetectionSample, ctx: TaskContext) -> Iterator[QA]:
     """Always asks the bare `<OD>` token: Florence-2's processor rejects anything beside it,
     so `--prompt` and paraphrases do not apply."""

@@ -11,14 +11,10 @@ from typing import Any
 
 import pytest
 
-from dsconv.convert import ConvertOptions, convert_detection
-from dsconv.converters.base import Ledger, ReaderOptions
-from dsconv.converters.registry import get_reader
-from dsconv.io.dataset import iter_rows
+import dsconv
 from dsconv.samples.coins import write_coins
 from dsconv.samples.scene import CLASSES
-from dsconv.tasks.base import TaskContext, get_task
-from dsconv.validate import validate_dataset
+from dsconv.storage.dataset import iter_rows
 
 FORMATS = ("coco", "yolo", "voc")
 # The coins' boxes are whole pixels and YOLO keeps six decimals, so agreement is far tighter
@@ -28,13 +24,9 @@ BOX_TOLERANCE = 0.01
 
 def convert(fmt: str, src: Path, out: Path) -> dict[tuple[str, str], dict[str, Any]]:
     """Rows keyed by (split, image file name). VOC has no class order of its own: give it one."""
-    options = ReaderOptions(noun="currency", classes=CLASSES if fmt == "voc" else None)
-    ledger = Ledger()
-    reader = get_reader(fmt)(src, ledger, options)
-    context = TaskContext(reader.vocabulary())
-    convert_detection(reader, ledger,
-                      ConvertOptions(out=out, tasks=[get_task("count-json")], context=context))
-    assert validate_dataset(out).ok
+    dsconv.convert(src, out, format=fmt, noun="currency",
+                   classes=CLASSES if fmt == "voc" else None)
+    assert dsconv.validate(out).ok
     rows = {}
     for row in iter_rows(out):
         key = (row["id"].split("/")[0], row["image"]["path"])

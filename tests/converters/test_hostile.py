@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
+from dsconv.converters.base import DetectionSample, Ledger
 from dsconv.converters.coco import CocoReader
 from dsconv.converters.voc import VocReader
 from dsconv.converters.yolo import YoloReader
 from dsconv.errors import InputError
-from dsconv.io.dataset import iter_rows, read_report
-from dsconv.io.writer import TEMP_PREFIX
 from dsconv.schemas.report import SplitReport
-from dsconv.validate import validate_dataset
+from dsconv.storage.dataset import iter_rows, read_report
+from dsconv.storage.writer import TEMP_PREFIX
+from dsconv.validation import validate_dataset
 from tests.helpers import read_all, run_cli, write_image, write_text
 
 Reader = type[CocoReader] | type[YoloReader] | type[VocReader]
@@ -39,7 +39,7 @@ text = write_text
 def read(
     reader: type, src: Path, **options: object
 ) -> tuple[Ledger, dict[str, list[DetectionSample]], dict[str, SplitReport]]:
-    _, ledger, samples, reports = read_all(reader, src, ReaderOptions(**options))
+    _, ledger, samples, reports = read_all(reader, src, reader.options_class(**options))
     return ledger, samples, reports
 
 
@@ -596,7 +596,7 @@ def digest(folder: Path) -> dict[str, str]:
 def interrupt_conversion(src: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     """Run a slowed-down conversion, send SIGINT once its temp folder exists, wait for it."""
     script = (
-        "import sys, time; import dsconv.convert as c; from dsconv.cli import main\n"
+        "import sys, time; import dsconv.pipeline.convert as c; from dsconv.cli import main\n"
         "orig = c.detection_rows\n"
         "def slow(*a, **k):\n    time.sleep(0.2)\n    yield from orig(*a, **k)\n"
         "c.detection_rows = slow\n"

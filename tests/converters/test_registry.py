@@ -11,7 +11,7 @@ import pytest
 from dsconv.converters import registry
 from dsconv.converters.base import DetectionObject, DetectionSample, Ledger, Vocabulary
 from dsconv.errors import DsconvError
-from dsconv.io.dataset import iter_rows
+from dsconv.storage.dataset import iter_rows
 from tests.helpers import run_cli
 
 

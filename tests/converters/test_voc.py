@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
-from dsconv.converters.voc import VocReader
+from dsconv.converters.voc import VocOptions, VocReader
 from dsconv.errors import InputError
 from dsconv.schemas.report import SplitReport
 from tests.helpers import convert_coins, read_all, write_image
@@ -84,7 +84,7 @@ def test_difficult_excluded_by_default_and_kept_on_request(tmp_path: Path) -> No
     assert ledger.drops[0].file == "Annotations/a.xml"
     assert ledger.drops[0].annotation == "object 2 (dog)"
 
-    _, _, samples, reports = read(tmp_path, ReaderOptions(keep_difficult=True))
+    _, _, samples, reports = read(tmp_path, VocOptions(keep_difficult=True))
     assert [o.category for o in samples["train"][0].objects] == ["cat", "dog"]
     assert reports["train"].objects_dropped == {}
 

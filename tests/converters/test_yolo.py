@@ -11,8 +11,8 @@ import pytest
 from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
 from dsconv.converters.yolo import YoloReader
 from dsconv.errors import InputError, NoAnnotationsError
-from dsconv.io.dataset import iter_rows
 from dsconv.schemas.report import SplitReport
+from dsconv.storage.dataset import iter_rows
 from tests.helpers import convert_coins, read_all, run_cli, write_image, write_text
 
 image = write_image
