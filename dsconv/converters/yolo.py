@@ -509,16 +509,6 @@ def _preferred(names: list[str], wanted: tuple[str, ...]) -> str | None:
     return None
 
 
-def label_path(image: str) -> str:
-    """Ultralytics' rule: the last `images` folder in the path becomes `labels`; else beside."""
-    parts = image.split(os.sep)
-    for i in range(len(parts) - 2, -1, -1):
-        if parts[i] == "images":
-            parts[i] = "labels"
-            break
-    return os.path.splitext(os.sep.join(parts))[0] + ".txt"
-
-
 def _locate(src: Path, warn: Warn, allow_outside: bool = False) -> _Layout:
     if not src.exists():
         raise InputError(src, "no such file or folder")
