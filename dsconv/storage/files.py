@@ -43,16 +43,20 @@ _FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 
           | getattr(os, "O_BINARY", 0))
 
 
-def open_regular(path: str | os.PathLike[str], limit: int) -> io.FileIO:
+def open_regular(path: str | os.PathLike[str], limit: int, *, follow_symlinks: bool = True
+                 ) -> io.FileIO:
     """A binary handle on `path` once it is known to be a regular file of at most `limit`
     bytes; `NotRegularFileError` / `FileTooLargeError` (ValueErrors) otherwise, and the
     usual `OSError`s (FileNotFoundError, PermissionError) for a file that cannot be opened.
+    `follow_symlinks=False` (where the OS can: `O_NOFOLLOW`) refuses a symlink as the last
+    component with an `OSError` (ELOOP), so that a caller can check where it leads only
+    then, instead of an `lstat` before every open.
 
     Example:
         with open_regular("data/train/labels/1.txt", MAX_LABEL_BYTES) as handle:
             text = handle.read().decode("utf-8-sig")
     """
-    fd, _ = _open_checked(path, limit)
+    fd, _ = _open_checked(path, limit, follow_symlinks)
     try:
         return io.FileIO(fd, "rb", closefd=True)
     except BaseException:
@@ -60,10 +64,11 @@ def open_regular(path: str | os.PathLike[str], limit: int) -> io.FileIO:
         raise
 
 
-def _open_checked(path: str | os.PathLike[str], limit: int) -> tuple[int, int]:
+def _open_checked(path: str | os.PathLike[str], limit: int, follow_symlinks: bool = True
+                  ) -> tuple[int, int]:
     """A descriptor on `path` and its size, once `fstat` on it says it is a regular file of
     at most `limit` bytes."""
-    fd = os.open(path, _FLAGS)
+    fd = os.open(path, _FLAGS | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0)))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
