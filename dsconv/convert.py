@@ -19,7 +19,14 @@ from dsconv.io.dataset import REPORT_FILE
 from dsconv.io.images import reuse_image_memory
 from dsconv.io.writer import DatasetWriter
 from dsconv.parallel import Workers
-from dsconv.part import LEDGER_FILE, SAMPLES_FILE, PartRecorder, fingerprint, part_note
+from dsconv.part import (
+    LEDGER_FILE,
+    SAMPLES_FILE,
+    PartRecorder,
+    RowsDigest,
+    fingerprint,
+    part_note,
+)
 from dsconv.resize import Resizer
 from dsconv.schemas.report import ConversionReport, Leak, PartInfo
 from dsconv.shard import WHOLE, Share, check_shardable, read_split
@@ -53,6 +60,8 @@ class ConvertOptions:
     share: Share | None = None  # convert only this part of the source (dsconv.shard)
     settings: Mapping[str, Any] = field(default_factory=dict)  # reader options etc., for
     # the fingerprint that keeps parts of different conversions from being merged
+    inputs: tuple[Path, ...] = ()  # local source files and folders: `out` must not overlap
+    # them (`dsconv.io.writer.check_target`)
 
 
 def convert_detection(
@@ -79,7 +88,8 @@ def convert_dataset(
     splitter = SplitAssigner(options.split_ratios, ledger, len(reader.splits()) > 1)
     leaks = LeakFinder()
     workers = options.workers if options.max_image_size else 1
-    with DatasetWriter(options.out, overwrite=options.overwrite) as writer, \
+    with DatasetWriter(options.out, overwrite=options.overwrite, sources=options.inputs
+                       ) as writer, \
             Workers(workers, reuse_image_memory) as pool:
         resizer = Resizer(options.max_image_size, pool, ledger)
         recorder = PartRecorder(writer.path(SAMPLES_FILE)) if part else None
@@ -89,10 +99,15 @@ def convert_dataset(
                 splitter.assign(sample, digest)
                 name = sample.file_name or sample.image_id
                 leaks.add(sample.split, name, digest)
-                n = _write_rows(writer, sample.split, make_rows(sample), examples)
+                rows_digest = RowsDigest() if recorder else None
+                n = _write_rows(writer, sample.split, make_rows(sample), examples, rows_digest)
                 ledger.kept(sample, n)
-                if recorder:
-                    recorder.add(key, sample.split, n, name, digest)
+                if recorder and rows_digest:
+                    # without a resize the bytes written are the source's, hashed already
+                    written = (image_digest(sample.image_bytes) if options.max_image_size
+                               else digest)
+                    recorder.add(key, sample.split, n, name, digest, written,
+                                 rows_digest.hexdigest())
         writer.finish_splits()
         report = _report(reader, ledger, options, leaks.leaks(), part)
         if recorder:
@@ -125,11 +140,13 @@ def _hashed(samples: Iterable[tuple[Key, Any]]) -> Iterator[tuple[Key, Any, str]
 
 
 def _write_rows(writer: DatasetWriter, split: str, rows: Iterable[dict[str, Any]],
-                examples: list[tuple[str, str]]) -> int:
+                examples: list[tuple[str, str]], digest: RowsDigest | None = None) -> int:
     """Write one sample's rows; keep the first two distinct question/answer pairs."""
     n = 0
     for row in rows:
         writer.write(split, row)
+        if digest is not None:
+            digest.add(row)
         example = (row["question"], row["answer"])
         if len(examples) < 2 and example not in examples:
             examples.append(example)

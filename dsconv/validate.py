@@ -16,7 +16,16 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from dsconv.converters.base import Vocabulary
-from dsconv.io.dataset import REPORT_FILE, read_report, shard_paths
+from dsconv.errors import DsconvError
+from dsconv.io.dataset import (
+    REPORT_FILE,
+    SHARD_READ_ERRORS,
+    ShardError,
+    one_line_error,
+    open_shard,
+    read_report,
+    shard_paths,
+)
 from dsconv.io.images import ImageJob, check_images, reuse_image_memory
 from dsconv.io.layout import CARD_FILE, arrow_schema
 from dsconv.parallel import Workers
@@ -95,7 +104,11 @@ def _checks(
     for split, paths in shard_paths(dataset_dir).items():
         result.rows[split] = 0
         for path in paths:
-            parquet = pq.ParquetFile(path)
+            try:
+                parquet = open_shard(path)
+            except ShardError as exc:
+                yield Problem(split, path.name, None, None, exc.reason), None
+                continue
             missing = expected_columns - set(parquet.schema_arrow.names)
             if missing:
                 yield Problem(split, path.name, None, None,
@@ -103,6 +116,9 @@ def _checks(
                 continue
             rows = _iter_shard(parquet)
             for index, row in enumerate(progress(rows, parquet.metadata.num_rows, split)):
+                if isinstance(row, str):  # a damaged row group
+                    yield Problem(split, path.name, index, None, row), None
+                    break
                 result.rows[split] += 1
                 result.tasks[row.get("task")] = result.tasks.get(row.get("task"), 0) + 1
                 reason = _check_fields(row, vocabulary, seen_ids)
@@ -161,20 +177,29 @@ class _Images:
 
 
 def _load_report(dataset_dir: Path, result: ValidationResult) -> ConversionReport | None:
-    if not (dataset_dir / REPORT_FILE).is_file():
+    if not (dataset_dir / REPORT_FILE).exists():
         result.warnings.append(f"no {REPORT_FILE}: class vocabulary and row counts not checked")
         return None
     try:
         return ConversionReport.model_validate(read_report(dataset_dir))
     except (ValidationError, ValueError) as exc:
         result.problems.append(Problem("-", REPORT_FILE, None, None, _one_line(exc)))
-        return None
+    except DsconvError as exc:  # unreadable, not JSON, nested too deeply
+        reason = str(exc).removeprefix(f"{dataset_dir / REPORT_FILE}: ")
+        result.problems.append(Problem("-", REPORT_FILE, None, None, reason))
+    return None
 
 
-def _iter_shard(parquet: pq.ParquetFile) -> Iterable[dict[str, Any]]:
-    """One row group in memory at a time (iter_batches reads ahead, doubling peak memory)."""
+def _iter_shard(parquet: pq.ParquetFile) -> Iterable[dict[str, Any] | str]:
+    """One row group in memory at a time (iter_batches reads ahead, doubling peak memory);
+    a damaged group ends the shard with the reason, a string."""
     for group in range(parquet.num_row_groups):
-        yield from parquet.read_row_group(group).to_pylist()
+        try:
+            rows = parquet.read_row_group(group).to_pylist()
+        except SHARD_READ_ERRORS as exc:
+            yield f"row group {group} cannot be read ({one_line_error(exc)})"
+            return
+        yield from rows
 
 
 def _check_fields(

@@ -123,7 +123,7 @@ def test_merge_refuses_whole_datasets_and_broken_parts(messy: Path, tmp_path: Pa
     parts = convert_parts(messy, tmp_path / "parts", count=2)
     (parts[1] / "part" / "ledger.json").unlink()
     assert "ledger.json: missing" in str(merge(*parts, tmp_path / "out").exception)
-    assert "is one of the parts" in str(merge(parts[0], parts[1], parts[0]).exception)
+    assert "overlaps the source" in str(merge(parts[0], parts[1], parts[0]).exception)
 
 
 @pytest.mark.parametrize(("options", "message"), [

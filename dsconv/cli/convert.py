@@ -88,6 +88,7 @@ def run_conversion(
         split_ratios=resolve_ratios(reader, ratios), max_image_size=scale.max_image_size,
         workers=scale.workers, share=scale.share,
         settings={"reader": asdict(options), "classes": classes},
+        inputs=(src, *([options.images_dir] if options.images_dir else [])),
     )
     report = convert_detection(reader, ledger, convert_options, progress)
     print_summary(report, out)

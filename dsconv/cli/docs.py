@@ -96,6 +96,7 @@ def run_documents(
                "training target; `answers` keeps every reference for scoring (ANLS, "
                "Levenshtein similarity). Documents have no objects.",),
         max_image_size=scale.max_image_size, workers=scale.workers,
+        inputs=(Path(src),) if Path(src).exists() else (),  # else a Hub id
     )
     return convert_dataset(reader, ledger, convert_options,
                            lambda sample: document_rows(sample, context), progress)

@@ -10,13 +10,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dsconv.cli.app import PUBLISH, app, console, err_console, progress
+from dsconv.cli.app import PUBLISH, Group, app, console, err_console, progress
 from dsconv.errors import DsconvError
 
 Dataset = Annotated[Path, typer.Argument(help="A dataset folder written by dsconv.")]
 
-pull_app = typer.Typer(help="Download a labelled dataset to convert (Roboflow).",
-                       no_args_is_help=True)
+pull_app = typer.Typer(
+    cls=Group, help="Download a labelled dataset to convert (Roboflow).", no_args_is_help=True)
 app.add_typer(pull_app, name="pull", rich_help_panel=PUBLISH)
 
 

@@ -17,6 +17,7 @@ from dsconv.errors import DsconvError, InputError
 from dsconv.eval.metrics import exact_match
 from dsconv.eval.tasks import TASK_SCORERS, TaskScore, references
 from dsconv.io.dataset import iter_rows
+from dsconv.io.files import excerpt
 
 ROW_COLUMNS = [
     "id",
@@ -69,7 +70,10 @@ def read_predictions(path: str | Path) -> dict[str, str]:
             try:
                 record = json.loads(line)
             except ValueError as exc:
-                raise InputError(path, f"not JSON ({exc.msg})", where) from None
+                raise InputError(path, f"not JSON ({getattr(exc, 'msg', exc)})", where
+                                 ) from None
+            except RecursionError:
+                raise InputError(path, "JSON nested too deeply", where) from None
             if not isinstance(record, dict) or not isinstance(record.get("id"), str):
                 raise InputError(path, 'expected {"id": "...", "prediction": "..."}', where)
             if not isinstance(record.get("prediction"), str):
@@ -155,9 +159,17 @@ def score_rows(rows: Iterable[dict], predictions: Mapping[str, str]) -> ScoreRes
 def score_dataset(
     predictions_path: str | Path, dataset_dir: str | Path, split: str = "test"
 ) -> ScoreResult:
-    """Score a predictions file against one split of a dsconv dataset."""
+    """Score a predictions file against one split of a dsconv dataset; an error when no
+    prediction is for a row of it (the wrong split or dataset scores 0 otherwise)."""
     predictions = read_predictions(predictions_path)
-    return score_rows(iter_rows(dataset_dir, split, columns=ROW_COLUMNS), predictions)
+    result = score_rows(iter_rows(dataset_dir, split, columns=ROW_COLUMNS), predictions)
+    if result.metrics["missing"] == result.metrics["rows"]:
+        example = (f" (ids such as {excerpt(next(iter(predictions)))}; the split's are like "
+                   f"{excerpt(result.rows[0].id)})" if predictions else "")
+        raise DsconvError(f"{predictions_path}: none of its {len(predictions)} predictions is "
+                          f"for a row of split {split!r} of {dataset_dir}{example}: wrong "
+                          "--split or --dataset?")
+    return result
 
 
 def _write_atomic(path: Path, text: str) -> None:

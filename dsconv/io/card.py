@@ -3,12 +3,18 @@
 The card is the only place for run metadata (the command, the dsconv version that wrote the
 card): the Parquet shards and the report stay byte-identical across runs. `write_card`
 regenerates it from the report and the rows, keeping what the previous card recorded.
+
+Class and split names, the source, the title and the notes come from strangers' files (a
+source's categories, a downloaded dataset's report and card) and the Hub renders the card as
+Markdown with HTML: every such text goes in escaped (`_text`, `_code`, `_fenced`,
+`_no_html`), so it shows as written and never becomes markup.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +23,16 @@ import yaml
 
 from dsconv import __version__
 from dsconv.inspect.charts import histogram_png
-from dsconv.io.dataset import iter_rows, read_report, shard_paths
+from dsconv.io.dataset import (
+    SHARD_READ_ERRORS,
+    ShardError,
+    iter_rows,
+    one_line_error,
+    open_shard,
+    read_report,
+    shard_paths,
+)
+from dsconv.io.files import MAX_TEXT_FILE_BYTES, UnsafeFileError, read_text
 from dsconv.io.layout import CARD_FILE, DATA_DIR, FEATURES_YAML, split_sort_key
 from dsconv.schemas.report import ConversionReport
 from dsconv.tasks.base import find_task
@@ -74,7 +89,7 @@ def front_matter(report: ConversionReport, info: CardInfo) -> dict:
 
 def render_card(report: ConversionReport, info: CardInfo) -> str:
     meta = yaml.safe_dump(front_matter(report, info), sort_keys=False, allow_unicode=True)
-    lines = [f"---\n{meta}---", "", f"# {info.name}", "", *_about(report, info)]
+    lines = [f"---\n{meta}---", "", f"# {md_text(info.name)}", "", *_about(report, info)]
     lines += _source(report, info)
     lines += _split_table(report)
     lines += _class_section(report)
@@ -121,9 +136,12 @@ def read_card_info(dataset_dir: Path) -> CardInfo:
     """What an existing card recorded (name, source, command, license, sizes), or defaults."""
     info = CardInfo(name=dataset_dir.resolve().name, source=_NOT_RECORDED, command=_NOT_RECORDED)
     path = dataset_dir / CARD_FILE
-    if not path.is_file():
+    if not path.exists():
         return info
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_text(path, MAX_TEXT_FILE_BYTES, errors="replace")
+    except (OSError, UnsafeFileError):  # a FIFO, a huge file: nothing worth keeping in it
+        return info
     meta, body = _split_front_matter(text)
     splits = (meta.get("dataset_info") or {}).get("splits") or []
     info = replace(
@@ -159,14 +177,16 @@ def first_examples(dataset_dir: Path, n: int = 2) -> list[tuple[str, str]]:
 
 def arrow_bytes(dataset_dir: Path) -> dict[str, int]:
     """Arrow size per split, read a row group at a time (what `num_bytes` states)."""
-    import pyarrow.parquet as pq
-
     sizes: dict[str, int] = {}
     for split, paths in shard_paths(dataset_dir).items():
         for path in paths:
-            parquet = pq.ParquetFile(path)
+            parquet = open_shard(path)
             for i in range(parquet.num_row_groups):
-                sizes[split] = sizes.get(split, 0) + parquet.read_row_group(i).nbytes
+                try:
+                    group = parquet.read_row_group(i)
+                except SHARD_READ_ERRORS as exc:
+                    raise ShardError(path, f"damaged Parquet ({one_line_error(exc)})") from None
+                sizes[split] = sizes.get(split, 0) + group.nbytes
     return sizes
 
 
@@ -183,7 +203,7 @@ def _split_front_matter(text: str) -> tuple[dict, str]:
         return {}, text
     try:
         meta = yaml.safe_load(text[4:end]) or {}
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         meta = {}
     return (meta if isinstance(meta, dict) else {}), text[end + 4:]
 
@@ -211,22 +231,22 @@ def _about(report: ConversionReport, info: CardInfo) -> list[str]:
     ]
     for name in report.tasks:
         task = find_task(name)
-        lines.append(f"- `{name}`" + (f": {task.summary}" if task else ""))
+        lines.append(f"- {md_code(name)}" + (f": {task.summary}" if task else ""))
     lines += [
         "",
         "Every row keeps what its question was made from (the objects' boxes and classes, or a "
         "document's reference answers), so the dataset can be re-templated without the source.",
     ]
     for note in info.notes:
-        lines += ["", note]
+        lines += ["", _no_html(note)]
     return lines
 
 
 def _source(report: ConversionReport, info: CardInfo) -> list[str]:
     return [
         "", "## Source", "",
-        f"Converted from `{info.source}` ({report.source_format}) by dsconv "
-        f"{report.dsconv_version} with:",
+        f"Converted from {md_code(info.source)} ({_parenthesised(report.source_format)}) by "
+        f"dsconv {md_text(report.dsconv_version).replace(' ', '')} with:",
         "", *_fenced(info.command, "bash"), "",
         "Everything read from the source is either in the rows or listed, with its reason, in "
         "`conversion_report.json`. This card was written by dsconv "
@@ -246,7 +266,7 @@ def _split_table(report: ConversionReport) -> list[str]:
         numbers = [s.images, s.rows, s.objects_kept, sum(s.objects_dropped.values()),
                    sum(s.images_dropped.values())]
         totals = [a + b for a, b in zip(totals, numbers, strict=True)]
-        lines.append(f"| {name} | " + " | ".join(str(n) for n in numbers) + " |")
+        lines.append(f"| {md_text(name)} | " + " | ".join(str(n) for n in numbers) + " |")
     lines.append("| **total** | " + " | ".join(f"**{n}**" for n in totals) + " |")
     return lines
 
@@ -260,7 +280,7 @@ def _question_table(report: ConversionReport) -> list[str]:
         s = report.splits[name]
         numbers = [s.images, s.questions or 0, s.rows, sum((s.questions_dropped or {}).values())]
         totals = [a + b for a, b in zip(totals, numbers, strict=True)]
-        lines.append(f"| {name} | " + " | ".join(str(n) for n in numbers) + " |")
+        lines.append(f"| {md_text(name)} | " + " | ".join(str(n) for n in numbers) + " |")
     lines.append("| **total** | " + " | ".join(f"**{n}**" for n in totals) + " |")
     return lines
 
@@ -271,11 +291,11 @@ def _class_section(report: ConversionReport) -> list[str]:
     splits = _splits(report)
     lines = ["", "## Classes", "", "Objects kept per class:", "",
              f"![Objects per class]({HISTOGRAM_FILE})", "",
-             "| class | " + " | ".join(splits) + " | total |",
+             "| class | " + " | ".join(map(md_text, splits)) + " | total |",
              "|---|" + "---:|" * (len(splits) + 1)]
     for name, total in _class_totals(report).items():
         counts = [str(report.splits[s].per_class.get(name, 0)) for s in splits]
-        lines.append(f"| {_cell(name)} | " + " | ".join(counts) + f" | {total} |")
+        lines.append(f"| {md_text(name)} | " + " | ".join(counts) + f" | {total} |")
     return lines
 
 
@@ -291,28 +311,29 @@ def _examples(examples: Sequence[tuple[str, str]]) -> list[str]:
 
 def _use(info: CardInfo) -> list[str]:
     target = info.repo_id or f"{_PLACEHOLDER}{info.name}"
-    return [
-        "", "## Load", "",
-        "```python",
+    load = "\n".join([
         "from datasets import load_dataset",
         "",
-        f'ds = load_dataset("{target}")',
+        f"ds = load_dataset({_python_string(target)})",
         'row = ds["train"][0]',
         'row["image"]  # a PIL image',
         'print(row["question"], row["answer"])',
-        "```",
+    ])
+    train = f"dsconv train {shlex.quote(info.repo_id or 'DIR')} --model florence2 --output " \
+            f"{shlex.quote('runs/' + info.name)}"
+    return [
+        "", "## Load", "",
+        *_fenced(load, "python"),
         "",
         "Columns: `id` (stable, `{split}/{image_id}/{task}/{k}`), `image`, `image_id`, `width`, "
         "`height`, `objects` (COCO `[x, y, w, h]` boxes in pixels and class names), `task`, "
         "`question`, `answer` and `answers` (every reference answer).",
         "",
         "## Fine-tune", "",
-        "```bash",
-        f"dsconv train {info.repo_id or 'DIR'} --model florence2 --output runs/{info.name}",
-        "```",
+        *_fenced(train, "bash"),
         "",
         "With the dataset in a local folder `DIR`"
-        + (f" (`hf download {info.repo_id} --repo-type dataset --local-dir DIR`)"
+        + (f" ({md_code(f'hf download {info.repo_id} --repo-type dataset --local-dir DIR')})"
            if info.repo_id else "") + ", "
         "`dsconv stats DIR` and `dsconv preview DIR` show what is in it; "
         "`dsconv export DIR --to messages OUT` writes the chat layout that TRL's SFT trainer "
@@ -327,8 +348,43 @@ def _fenced(text: str, language: str) -> list[str]:
     return [f"{fence}{language}", text, fence]
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "`": "&#96;", "[": "&#91;", "]": "&#93;",
+            "*": "&#42;", "\\": "&#92;", "|": "\\|"}
+_ESCAPE_RE = re.compile("|".join(map(re.escape, _ESCAPES)))
+_CODE_SPAN_RE = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+
+
+def md_text(text: str) -> str:
+    """Untrusted text as one line of Markdown that shows it as written: HTML, code, link,
+    emphasis and table syntax escaped (as entities, which the Hub shows as the characters)."""
+    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], " ".join(str(text).split()))
+
+
+def md_code(text: str) -> str:
+    """Untrusted text as an inline code span on one line (no markup is read inside one); a
+    backtick, which would end the span early, becomes a quote."""
+    return "`" + " ".join(str(text).split()).replace("`", "'") + "`"
+
+
+def _no_html(paragraph: str) -> str:
+    """A paragraph of Markdown whose raw HTML is shown as text: `<` outside code spans
+    becomes `&lt;`. Idempotent, so a card regenerated from itself stays the same."""
+    out, start = [], 0
+    for match in _CODE_SPAN_RE.finditer(paragraph):
+        out += [paragraph[start:match.start()].replace("<", "&lt;"), match.group()]
+        start = match.end()
+    out.append(paragraph[start:].replace("<", "&lt;"))
+    return "".join(out)
+
+
+def _parenthesised(text: str) -> str:
+    """`_text` that also escapes parentheses, for text the card's parser reads between them."""
+    return md_text(text).replace("(", "&#40;").replace(")", "&#41;")
+
+
+def _python_string(text: str) -> str:
+    """A double-quoted Python string literal (what the Load example and its parser use)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def _size_category(rows: int) -> str:

@@ -33,6 +33,7 @@ def test_refuses_existing_output_without_overwrite(coins_dir: Path, tmp_path: Pa
 def test_overwrite_replaces_and_leaves_no_temp(coins_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
+    (out / "conversion_report.json").write_text("{}")  # an old dsconv dataset
     (out / "old.txt").write_text("old")
     assert run_cli("coco-to-vqa", coins_dir, out, "--overwrite").exit_code == 0
     assert not (out / "old.txt").exists()
