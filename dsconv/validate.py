@@ -76,6 +76,7 @@ def validate_dataset(
     into a problem. With `deep`, `workers` processes decode the images; problems are listed
     in row order whatever their number."""
     result = ValidationResult()
+    _check_is_dataset(dataset_dir)
     report = _load_report(dataset_dir, result)
     if not (dataset_dir / CARD_FILE).is_file():
         result.warnings.append(f"no {CARD_FILE} dataset card")
@@ -131,6 +132,30 @@ def _checks(
                 split, REPORT_FILE, None, None,
                 f"report says {report.splits[split].rows} rows, shards hold {result.rows[split]}",
             ), None
+
+
+KEY_COLUMNS = ("id", "task", "question", "answer")
+
+
+def _check_is_dataset(dataset_dir: Path) -> None:
+    """A one-line error for a folder of Parquet that is no VQA dataset at all (a raw source,
+    someone else's table): no readable shard holds the row contract's key columns. A damaged
+    shard is left to be reported as a problem."""
+    first_missing: tuple[Path, str] | None = None
+    for paths in shard_paths(dataset_dir).values():
+        for path in paths:
+            try:
+                names = set(open_shard(path).schema_arrow.names)
+            except ShardError:
+                continue
+            missing = [c for c in KEY_COLUMNS if c not in names]
+            if not missing:
+                return
+            first_missing = first_missing or (path, missing[0])
+    if first_missing is not None:
+        path, column = first_missing
+        raise DsconvError(f"{dataset_dir}: not a dsconv dataset (no shard has the row "
+                          f"contract's columns; {path.name} has no {column!r})")
 
 
 def _batched(
