@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dsconv.errors import DsconvError
-from dsconv.io.dataset import read_json, shard_paths
+from dsconv.io.dataset import shard_paths
 from dsconv.validate import validate_dataset
 from tests.helpers import assert_one_line_error, run_main
 
@@ -128,6 +128,8 @@ def test_a_report_nested_too_deeply_is_no_recursion_error(
 
 
 def test_read_json_is_bounded_and_regular_only(tmp_path: Path) -> None:
+    from dsconv.io.dataset import read_json
+
     big = tmp_path / "big.json"
     big.write_text(json.dumps(list(range(100))))
     with pytest.raises(DsconvError, match="over the 50-byte limit"):
