@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,16 +23,27 @@ DEEP = "[" * 5000 + "]" * 5000
 
 
 @pytest.fixture(autouse=True)
-def no_hang() -> Iterator[None]:
-    """Fail, rather than hang the suite, if something blocks on a FIFO."""
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError("blocked for 20 s: a FIFO was opened?")
+def no_hang(tmp_path: Path) -> Iterator[None]:
+    """Fail, rather than hang the suite, if something blocks opening a FIFO: after 15 s a
+    writer opens every FIFO under tmp_path, which lets a blocked reader go on (a signal would
+    not: pyarrow retries an interrupted open)."""
+    unblocked: list[Path] = []
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(20)
+    def unblock() -> None:
+        for fifo in tmp_path.rglob("*"):
+            if fifo.is_fifo():
+                try:
+                    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                except OSError:  # no reader waiting on it
+                    continue
+                unblocked.append(fifo)
+                os.close(fd)
+
+    timer = threading.Timer(15, unblock)
+    timer.start()
     yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+    timer.cancel()
+    assert not unblocked, f"blocked opening {unblocked}"
 
 
 def damaged_copy(dataset: Path, folder: Path, damage: str) -> Path:
