@@ -10,17 +10,18 @@ from typer.core import TyperGroup
 
 class Group(TyperGroup):
     """Typer's group, suggesting a command for a typo once. Typer adds "Did you mean …?" to
-    the message, and click (8.4 on) adds its own when typer lets click raise the error (typer
-    0.20–0.24), so the user read the suggestion twice."""
+    the message, and click 8.4+ adds its own when typer lets click raise the error (typer
+    0.20–0.24 with an installed click), so the user read the suggestion twice."""
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         try:
             return super().resolve_command(ctx, args)
-        except click.UsageError as exc:
-            if getattr(exc, "possibilities", None) and "Did you mean" in exc.message:
-                exc.possibilities = None  # type: ignore[misc]  # typer's suggestion is enough
+        except Exception as exc:  # click's UsageError, or the one typer vendors
+            if getattr(exc, "possibilities", None) and "Did you mean" in str(
+                    getattr(exc, "message", "")):
+                exc.possibilities = None  # type: ignore[attr-defined]  # typer's is enough
             raise
 
 

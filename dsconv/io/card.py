@@ -12,6 +12,7 @@ Markdown with HTML: every such text goes in escaped (`_text`, `_code`, `_fenced`
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
@@ -45,7 +46,7 @@ _SOURCE_RE = re.compile(
 _OLD_SOURCE_RE = re.compile(r"from `(?P<source>[^`]*)` \(")
 _OLD_COMMAND_RE = re.compile(r"Made with:\n\n```\n(?P<command>.*?)\n```", re.DOTALL)
 _NOTES_RE = re.compile(r"without the source\.\n\n(?P<notes>.*?)\n\n## Source", re.DOTALL)
-_LOAD_RE = re.compile(r'load_dataset\("(?P<target>[^"]+)"\)')
+_LOAD_RE = re.compile(r'load_dataset\((?P<target>"(?:[^"\\\n]|\\.)+")\)')
 _NOT_RECORDED = "(not recorded)"
 
 
@@ -159,8 +160,9 @@ def read_card_info(dataset_dir: Path) -> CardInfo:
             info = replace(info, command=match["command"])
     if match := _NOTES_RE.search(body):
         info = replace(info, notes=match["notes"].split("\n\n"))
-    if (match := _LOAD_RE.search(body)) and not match["target"].startswith(_PLACEHOLDER):
-        info = replace(info, repo_id=match["target"])
+    if (match := _LOAD_RE.search(body)) and isinstance(target := _literal(match["target"]), str) \
+            and not target.startswith(_PLACEHOLDER):
+        info = replace(info, repo_id=target)
     return info
 
 
@@ -225,7 +227,8 @@ def _about(report: ConversionReport, info: CardInfo) -> list[str]:
         f"models: {rows:,} question–answer rows over {images:,} images"
         + (f" with {objects:,} labelled objects in {len(report.classes)} classes" if objects
            else "")
-        + f", made by [dsconv](https://pypi.org/project/dsconv/) from a {report.source_format} "
+        + f", made by [dsconv](https://pypi.org/project/dsconv/) from a "
+        f"{md_text(report.source_format)} "
         "dataset. Each row pairs one image with a question and its answer. Tasks:",
         "",
     ]
@@ -380,6 +383,14 @@ def _no_html(paragraph: str) -> str:
 def _parenthesised(text: str) -> str:
     """`_text` that also escapes parentheses, for text the card's parser reads between them."""
     return md_text(text).replace("(", "&#40;").replace(")", "&#41;")
+
+
+def _literal(text: str) -> object:
+    """A Python string literal's value (what `_python_string` wrote), or None."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
 
 
 def _python_string(text: str) -> str:
