@@ -327,12 +327,7 @@ def check_target(target: Path, sources: Iterable[Path] = (), *, overwrite: bool)
     the current folder or one that holds it; an existing one without `overwrite`; and with
     it, a non-empty folder that is not a dsconv dataset or export. The one place every
     command that writes a dataset checks its output (a file source counts as the file)."""
-    real = Path(target).resolve()
-    for source in sources:
-        src = Path(source).resolve()
-        if real == src or real in src.parents or src in real.parents:
-            raise DsconvError(f"{target}: overlaps the source {source} (is it, lies inside it "
-                              "or holds it); write to a new folder apart from the source")
+    real = check_apart(target, sources)
     cwd = Path.cwd().resolve()
     if real == cwd or real in cwd.parents:
         raise DsconvError(f"{target}: is the current folder or holds it; name a new folder "
@@ -348,6 +343,19 @@ def check_target(target: Path, sources: Iterable[Path] = (), *, overwrite: bool)
                           f"wrote, and this one holds other files (no {REPORT_FILE}, no "
                           f"{CARD_FILE} with {DATA_DIR}/); remove it yourself or choose another "
                           "folder")
+    return real
+
+
+def check_apart(target: Path, sources: Iterable[Path]) -> Path:
+    """Where `target` really is, once it is known to be neither a source, nor inside one,
+    nor holding one (symlinks followed); a one-line error otherwise. Also for outputs that
+    are not datasets (a training run's folder against its dataset)."""
+    real = Path(target).resolve()
+    for source in sources:
+        src = Path(source).resolve()
+        if real == src or real in src.parents or src in real.parents:
+            raise DsconvError(f"{target}: overlaps the source {source} (is it, lies inside it "
+                              "or holds it); write to a new folder apart from the source")
     return real
 
 
