@@ -201,13 +201,17 @@ class DatasetWriter:
     ) -> None:
         self.target = Path(target)
         self.real = check_target(self.target, sources, overwrite=overwrite)
+        temp = None
         try:
             self.real.parent.mkdir(parents=True, exist_ok=True)
             _remove_stale_temps(self.real.parent)
-            self._temp = TempFolder(self.real.parent)
-            (self._temp.path / DATA_DIR).mkdir()
+            temp = TempFolder(self.real.parent)
+            (temp.path / DATA_DIR).mkdir()
         except OSError as exc:
+            if temp is not None:
+                temp.remove()
             raise DsconvError(f"{self.target}: cannot write there ({_reason(exc)})") from None
+        self._temp = temp
         self.tmp = self._temp.path
         self._sinks: dict[str, _SplitSink] = {}
         self._io = _WriteThread()
@@ -300,7 +304,8 @@ class TempFolder:
                                           dir=parent))
         self._lock: int | None = None
         try:
-            self._lock = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock = os.open(self.path / LOCK_FILE,
+                                 os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
             if fcntl is not None:
                 fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # a filesystem without locks: the process id still protects it
