@@ -58,6 +58,11 @@ def assert_one_line_error(result: MainResult, *expected: str) -> str:
     return lines[0]
 
 
+def out_beside(src: Path) -> Path:
+    """An output folder next to a source folder: OUT may not lie inside its source."""
+    return src.with_name(f"{src.name}-out")
+
+
 def convert_coins(tmp_path: Path, fmt: str) -> tuple[Path, dict[str, Any]]:
     """The coins sample written as `fmt`, converted and validated through the CLI: every
     object kept, nothing dropped. Returns the dataset folder and its report."""
