@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from dsconv.errors import DsconvError
 from dsconv.io.columns import to_arrow
+from dsconv.io.files import MAX_TEXT_FILE_BYTES, UnsafeFileError, read_text
 from dsconv.io.layout import (
     ANNOTATIONS_FILE,
     CARD_FILE,
@@ -345,9 +346,9 @@ def check_target(target: Path, sources: Iterable[Path] = (), *, overwrite: bool)
         raise DsconvError(f"{target} exists and is not a folder")
     if not is_replaceable(real):
         raise DsconvError(f"{target}: --overwrite replaces only an empty folder or one dsconv "
-                          f"wrote, and this one holds other files (no {REPORT_FILE}, no "
-                          f"{CARD_FILE} with {DATA_DIR}/); remove it yourself or choose another "
-                          "folder")
+                          f"wrote, and this one holds other files (no {REPORT_FILE}, no dsconv "
+                          f"{CARD_FILE} beside {DATA_DIR}/); remove it yourself or choose "
+                          "another folder")
     return real
 
 
@@ -365,19 +366,35 @@ def check_apart(target: Path, sources: Iterable[Path]) -> Path:
 
 
 def is_replaceable(folder: Path) -> bool:
-    """Empty, or written by dsconv: a dataset (its report, or a card beside `data/`, as
-    `export --to messages` writes) or a JSON Lines export (split folders of annotations)."""
+    """Empty, or written by dsconv: a dataset (its report, or a card tagged `dsconv` beside
+    `data/`, as `export --to messages` writes) or a JSON Lines export (split folders of
+    annotations). A Hub dataset's own card and data/ (a source) is not."""
     try:
         entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
         if not entries:
             return True
         if (folder / REPORT_FILE).is_file():
             return True
-        if (folder / CARD_FILE).is_file() and (folder / DATA_DIR).is_dir():
+        if (folder / DATA_DIR).is_dir() and _tagged_dsconv(folder / CARD_FILE):
             return True
         return all(p.is_dir() and (p / ANNOTATIONS_FILE).is_file() for p in entries)
     except OSError:
         return False
+
+
+def _tagged_dsconv(card: Path) -> bool:
+    """Whether a dataset card's YAML front matter lists the `dsconv` tag dsconv's cards carry."""
+    import yaml
+
+    try:
+        text = read_text(card, MAX_TEXT_FILE_BYTES, errors="replace")
+        if not text.startswith("---\n") or (end := text.find("\n---", 4)) < 0:
+            return False
+        meta = yaml.safe_load(text[4:end])
+    except (OSError, UnsafeFileError, yaml.YAMLError, RecursionError):
+        return False
+    tags = meta.get("tags") if isinstance(meta, dict) else None
+    return isinstance(tags, list) and "dsconv" in tags
 
 
 def _reason(exc: OSError) -> str:

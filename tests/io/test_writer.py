@@ -260,3 +260,17 @@ def test_a_running_writer_holds_its_temp_folder_lock(tmp_path: Path) -> None:
         writer.commit()
     assert not (tmp_path / "out" / LOCK_FILE).exists()
     assert _tree(tmp_path) == ["out", "out/data"]
+
+
+def test_overwrite_refuses_a_hub_dataset_that_dsconv_did_not_write(coins_vqa: Path,
+                                                                   tmp_path: Path) -> None:
+    """A downloaded Hub dataset has a card and data/ too, but not dsconv's tag."""
+    from dsconv.samples.docs import write_docs
+
+    hub = tmp_path / "DocumentVQA"
+    write_docs(hub, documents=3, seed=0)
+    (hub / "README.md").write_text("---\ntags:\n- vqa\n---\n# DocumentVQA\n")
+    before = _tree(tmp_path)
+    result = run_main("export", coins_vqa, "--to", "jsonl", hub, "--overwrite")
+    assert_one_line_error(result, "--overwrite replaces only")
+    assert _tree(tmp_path) == before
