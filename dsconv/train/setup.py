@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from dsconv.errors import DsconvError
+from dsconv.io.writer import check_apart
 from dsconv.train import data
 from dsconv.train.adapters.base import ModelAdapter
 from dsconv.train.checkpoint import latest_checkpoint
@@ -33,6 +34,8 @@ def open_run_dir(config: TrainConfig, resume: str | Path | None) -> tuple[Path, 
     if missing:
         raise DsconvError(f"missing {', '.join(missing)}")
     run_dir = Path(config.output)
+    if Path(config.dataset).exists():  # a local dataset, not a Hub id
+        check_apart(run_dir, [Path(config.dataset)])
     if latest_checkpoint(run_dir) or (run_dir / FINAL).exists():
         raise DsconvError(f"{run_dir} already holds a run: continue it with --resume {run_dir} "
                           "or choose another --output")

@@ -107,6 +107,16 @@ def test_run_directory_is_never_overwritten(make_config) -> None:
         train(config)
 
 
+@pytest.mark.parametrize("where", ["inside", "is", "holds"])
+def test_run_directory_is_apart_from_the_dataset(make_config, tiny_vqa: Path,
+                                                 where: str) -> None:
+    output = {"inside": tiny_vqa / "run", "is": tiny_vqa, "holds": tiny_vqa.parent}[where]
+    before = sorted(p.name for p in tiny_vqa.rglob("*"))
+    with pytest.raises(DsconvError, match="overlaps the source"):
+        train(make_config(output=str(output)))
+    assert sorted(p.name for p in tiny_vqa.rglob("*")) == before
+
+
 def test_resume_errors(make_config, tmp_path: Path) -> None:
     with pytest.raises(DsconvError, match="nothing to resume"):
         train(TrainConfig(), resume=tmp_path)
