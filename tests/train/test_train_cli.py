@@ -21,7 +21,7 @@ from dsconv.train.adapters.florence2 import Florence2Adapter
 from dsconv.train.config import TrainConfig, save_run
 from dsconv.train.loop import train
 from dsconv.train.runlog import read_metrics
-from tests.helpers import run_cli
+from tests.helpers import out_beside, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,7 +75,7 @@ def test_unloadable_checkpoint(tiny_vqa: Path, tmp_path: Path) -> None:
 
 
 def test_not_a_dataset(tmp_path: Path, tiny_florence2: Path) -> None:
-    result = run_cli("train", tmp_path, "--model", "florence2", "--output", tmp_path / "run",
+    result = run_cli("train", tmp_path, "--model", "florence2", "--output", out_beside(tmp_path),
                      "--base", tiny_florence2, "--device", "cpu")
     assert "not a dsconv dataset" in _error(result)
 
