@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from dsconv.cli.app import MORE, app, console
+from dsconv.cli.app import MORE, Group, app, console
 from dsconv.errors import DsconvError
 
-sample_app = typer.Typer(help="Write a small synthetic dataset or a tiny model (offline demo and "
-                              "test data).",
-                         no_args_is_help=True)
+sample_app = typer.Typer(
+    cls=Group, help="Write a small synthetic dataset or a tiny model (offline demo and test "
+    "data).", no_args_is_help=True)
 app.add_typer(sample_app, name="sample", rich_help_panel=MORE)
 
 

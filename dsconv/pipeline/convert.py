@@ -17,7 +17,14 @@ from dsconv import __version__
 from dsconv.converters.base import AFTER_ITEMS, Key, Ledger, Reader
 from dsconv.errors import DsconvError
 from dsconv.pipeline.card import CardInfo, card_files
-from dsconv.pipeline.part import LEDGER_FILE, SAMPLES_FILE, PartRecorder, fingerprint, part_note
+from dsconv.pipeline.part import (
+    LEDGER_FILE,
+    SAMPLES_FILE,
+    PartRecorder,
+    RowsDigest,
+    fingerprint,
+    part_note,
+)
 from dsconv.pipeline.resize import Resizer
 from dsconv.pipeline.shard import WHOLE, Share, check_shardable, read_split
 from dsconv.pipeline.splits import SplitAssigner
@@ -56,6 +63,8 @@ class ConvertOptions:
     allow_empty: bool = False  # write a dataset with no rows, or no objects (EmptyResultError)
     settings: Mapping[str, Any] = field(default_factory=dict)  # reader options etc., for
     # the fingerprint that keeps parts of different conversions from being merged
+    inputs: tuple[Path, ...] = ()  # local source files and folders: `out` must not overlap
+    # them (`dsconv.storage.writer.check_target`)
 
 
 def convert_detection(
@@ -85,7 +94,8 @@ def convert_dataset(
     splitter = SplitAssigner(options.split_ratios, ledger, len(reader.splits()) > 1)
     leaks = LeakFinder()
     workers = options.workers if options.max_image_size else 1
-    with DatasetWriter(options.out, overwrite=options.overwrite) as writer, \
+    with DatasetWriter(options.out, overwrite=options.overwrite, sources=options.inputs
+                       ) as writer, \
             Workers(workers, reuse_image_memory) as pool:
         resizer = Resizer(options.max_image_size, pool, ledger)
         recorder = PartRecorder(writer.path(SAMPLES_FILE)) if part else None
@@ -95,10 +105,15 @@ def convert_dataset(
                 splitter.assign(sample, digest)
                 name = sample.file_name or sample.image_id
                 leaks.add(sample.split, name, digest)
-                n = _write_rows(writer, sample.split, make_rows(sample), examples)
+                rows_digest = RowsDigest() if recorder else None
+                n = _write_rows(writer, sample.split, make_rows(sample), examples, rows_digest)
                 ledger.kept(sample, n)
-                if recorder:
-                    recorder.add(key, sample.split, n, name, digest)
+                if recorder and rows_digest:
+                    # without a resize the bytes written are the source's, hashed already
+                    written = (image_digest(sample.image_bytes) if options.max_image_size
+                               else digest)
+                    recorder.add(key, sample.split, n, name, digest, written,
+                                 rows_digest.hexdigest())
         writer.finish_splits()
         report = _report(reader, ledger, options, leaks.leaks(), part)
         if not options.allow_empty and part is None:
@@ -190,11 +205,13 @@ def _hashed(samples: Iterable[tuple[Key, Any]]) -> Iterator[tuple[Key, Any, str]
 
 
 def _write_rows(writer: DatasetWriter, split: str, rows: Iterable[dict[str, Any]],
-                examples: list[tuple[str, str]]) -> int:
+                examples: list[tuple[str, str]], digest: RowsDigest | None = None) -> int:
     """Write one sample's rows; keep the first two distinct question/answer pairs."""
     n = 0
     for row in rows:
         writer.write(split, row)
+        if digest is not None:
+            digest.add(row)
         example = (row["question"], row["answer"])
         if len(examples) < 2 and example not in examples:
             examples.append(example)
@@ -305,12 +322,18 @@ def convert(
         split_ratios=resolve_ratios(reader, ratios), max_image_size=max_image_size,
         workers=resolve_workers(workers) if max_image_size else 1,
         share=parse_share(num_shards, shard_index), allow_empty=allow_empty,
-        settings=settings,
+        settings=settings, inputs=(src, *_images_dir(options)),
     )
     try:
         return convert_detection(reader, ledger, convert_options, progress or no_progress)
     except EmptyResultError as exc:  # say so when the folder looks like another format
         raise EmptyResultError(f"{exc}{other_format_hint(src, fmt)}") from None
+
+
+def _images_dir(options: Any) -> list[Path]:
+    """A format's separate image folder (COCO `images_dir`), also a source OUT must avoid."""
+    folder = getattr(options, "images_dir", None)
+    return [Path(folder)] if folder else []
 
 
 def _warn_paraphrases(tasks: list[Task], n: int, prompt: str | None, ledger: Ledger) -> None:

@@ -58,6 +58,7 @@ def convert_documents(
                "Levenshtein similarity). Documents have no objects.",),
         max_image_size=max_image_size,
         workers=resolve_workers(workers) if max_image_size else 1, allow_empty=allow_empty,
+        inputs=(Path(source),) if Path(source).exists() else (),  # else a Hub id
     )
     return convert_dataset(reader, ledger, convert_options,
                            lambda sample: document_rows(sample, context),

@@ -13,6 +13,7 @@ import torch
 
 from dsconv.errors import DsconvError
 from dsconv.models.base import ModelAdapter
+from dsconv.storage.writer import check_apart
 from dsconv.training import data
 from dsconv.training.checkpoint import latest_checkpoint
 from dsconv.training.config import TrainConfig, merge_resume
@@ -34,6 +35,8 @@ def open_run_dir(config: TrainConfig, resume: str | Path | None) -> tuple[Path, 
     if missing:
         raise DsconvError(f"missing {', '.join(missing)}")
     run_dir = Path(config.output)
+    if Path(config.dataset).exists():  # a local dataset, not a Hub id
+        check_apart(run_dir, [Path(config.dataset)])
     if latest_checkpoint(run_dir) or (run_dir / FINAL).exists():
         raise DsconvError(f"{run_dir} already holds a run: continue it with --resume {run_dir} "
                           "or choose another --output")

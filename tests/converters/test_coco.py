@@ -14,7 +14,7 @@ from dsconv.errors import InputError
 from dsconv.storage.dataset import iter_rows, read_report
 from dsconv.tasks.base import TaskContext
 from dsconv.tasks.count_json import count_json
-from tests.helpers import run_cli
+from tests.helpers import out_beside, run_cli
 
 SEED_QUESTION = (
     "How many of each type of the currency (dime, nickel, penny, quarter, fifty, five, hundred, "
@@ -172,7 +172,7 @@ def test_missing_key_names_the_place(tmp_path: Path) -> None:
 
 
 def test_cli_converts_messy_coco_and_validates(messy_coco: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
+    out = out_beside(tmp_path)
     assert run_cli("coco-to-vqa", messy_coco, out).exit_code == 0
     rows = list(iter_rows(out))
     assert {r["image_id"]: r["answer"] for r in rows} == {

@@ -23,7 +23,7 @@ from dsconv.schemas.report import SplitReport
 from dsconv.storage.dataset import iter_rows, read_report
 from dsconv.storage.writer import TEMP_PREFIX
 from dsconv.validation import validate_dataset
-from tests.helpers import read_all, run_cli, write_image, write_text
+from tests.helpers import out_beside, read_all, run_cli, write_image, write_text
 
 Reader = type[CocoReader] | type[YoloReader] | type[VocReader]
 LABEL = "0 0.5 0.5 0.2 0.2\n"
@@ -536,7 +536,7 @@ def test_voc_nested_image_set_entry_gets_a_usable_id(tmp_path: Path) -> None:
     text(tmp_path / "ImageSets" / "Main" / "train.txt", "sub/b\n")
     _, samples, _ = read(VocReader, tmp_path)
     assert [s.image_id for s in samples["train"]] == ["b"]
-    out = tmp_path / "out"
+    out = out_beside(tmp_path)
     assert run_cli("voc-to-vqa", tmp_path, out).exit_code == 0
     assert validate_dataset(out).ok
 
@@ -562,7 +562,7 @@ def test_coco_image_ids_that_cannot_name_rows_are_dropped(
     assert names(samples) == ["b.jpg"]
     assert reports["train"].images_dropped == {"invalid_image_id": 1}
     assert reports["train"].objects_dropped == {reason: 1, "unknown_category": 1}
-    out = tmp_path / "out"
+    out = out_beside(tmp_path)
     assert run_cli("coco-to-vqa", tmp_path, out, "--split-ratios", "1,0,0").exit_code == 0
     assert validate_dataset(out).ok
 
@@ -581,7 +581,7 @@ def test_class_names_that_look_like_markup_do_not_crash_the_summary(tmp_path: Pa
         "images": [{"id": 1, "file_name": "a.jpg"}],
         "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}],
         "categories": [{"id": 1, "name": "[/x]"}, {"id": 2, "name": "[/x]"}]}))
-    result = run_cli("coco-to-vqa", tmp_path, tmp_path / "out")
+    result = run_cli("coco-to-vqa", tmp_path, out_beside(tmp_path))
     assert result.exit_code == 0, repr(result.exception)
 
 
