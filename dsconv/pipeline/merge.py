@@ -21,11 +21,11 @@ from dsconv.converters.base import AFTER_ITEMS, Key
 from dsconv.errors import DsconvError
 from dsconv.pipeline.card import CardInfo, card_files, read_card_info
 from dsconv.pipeline.part import SAMPLES_FILE, Entry, Part, RowsDigest, load_part, part_note
-from dsconv.pipeline.splits import LeakFinder, image_digest, leak_warning
 from dsconv.schemas.report import ConversionReport, SplitReport
 from dsconv.storage.dataset import REPORT_FILE, iter_batches, shard_paths
 from dsconv.storage.files import excerpt
 from dsconv.storage.layout import split_sort_key
+from dsconv.storage.leaks import LeakFinder, image_digest, leak_warning
 from dsconv.storage.writer import ROWS_PER_GROUP, DatasetWriter, check_target
 
 

@@ -107,7 +107,7 @@ def test_out_of_memory_is_one_line_and_leaves_nothing(coins_dir: Path, tmp_path:
             raise MemoryError
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dsconv.convert, "detection_rows", exhausted)
+    monkeypatch.setattr(dsconv.pipeline.convert, "detection_rows", exhausted)
     result = run_main("coco-to-vqa", coins_dir, tmp_path / "out")
     assert_one_line_error(result, "out of memory", "smaller input")
     assert list(tmp_path.iterdir()) == []
