@@ -284,8 +284,8 @@ def report_extras(vocabulary: Vocabulary) -> dict[str, Any]:
     return {"convention": STORED.name}
 
 
-@register(NAME, 'Qwen-style JSON grounding: [{"bbox_2d": [x1, y1, x2, y2], "label": "dime"}, '
-          "…] on a 0–1000 grid (rendered per family)", check, PROMPTS, score=score,
+@register(NAME, 'Qwen-style JSON grounding: a list of {"bbox_2d": x1 y1 x2 y2, "label": "dime"} '
+          "on a 0–1000 grid (other conventions rendered per family)", check, PROMPTS, score=score,
           answer_syntax=JSON_BOXES, report_extras=report_extras, parse_boxes=row_boxes,
           reference_boxes=reference_boxes, render_answer=render_answer,
           restore_answer=restore_answer)
