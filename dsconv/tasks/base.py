@@ -133,6 +133,7 @@ _MODULES = {
     "florence-ovd": "dsconv.tasks.florence_grounding",
     "paligemma-detect": "dsconv.tasks.paligemma_detect",
     "json-boxes": "dsconv.tasks.json_boxes",
+    "json-points": "dsconv.tasks.json_points",
     "docvqa": "dsconv.tasks.docvqa",
 }
 _REGISTRY: dict[str, Task] = {}

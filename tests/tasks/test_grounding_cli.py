@@ -13,12 +13,13 @@ from dsconv.io.dataset import iter_rows, read_report, shard_paths
 from dsconv.validate import validate_dataset
 from tests.helpers import run_cli
 
-TASKS = ["florence-grounding", "florence-ovd", "paligemma-detect", "json-boxes"]
+TASKS = ["florence-grounding", "florence-ovd", "paligemma-detect", "json-boxes", "json-points"]
 BROKEN = {
     "florence-grounding": lambda a: a + "dime<loc_1><loc_2><loc_3><loc_4>",
     "florence-ovd": lambda a: a.replace("<loc_", "<loc_9", 1) if a else "x<loc_1><loc_2>",
     "paligemma-detect": lambda a: "<loc0001><loc0002><loc0003><loc0004> dime",
     "json-boxes": lambda a: "[]" if a != "[]" else '[{"bbox_2d": [1, 2, 3, 4], "label": "d"}]',
+    "json-points": lambda a: "[]" if a != "[]" else '[{"point_2d": [1, 2], "label": "d"}]',
 }
 
 
@@ -36,7 +37,7 @@ def test_grounding_tasks_convert_validate_and_report(grounding: Path) -> None:
     report = read_report(grounding)
     assert report["tasks"] == TASKS
     extras = report["task_extras"]
-    assert extras["json-boxes"] == {"convention": "relative-1000"}
+    assert extras["json-boxes"] == extras["json-points"] == {"convention": "relative-1000"}
     assert extras["paligemma-detect"]["names"]["dime"] == "dime"
     assert extras["florence-grounding"]["names"]["dime"] == "dime"
     answers = [r["answer"] for r in iter_rows(grounding, columns=["task", "answer"])
@@ -77,7 +78,11 @@ def test_score_reports_detection_and_counting_per_task(grounding: Path, tmp_path
     metrics = json.loads((out / "metrics.json").read_text())
     for task in TASKS:
         numbers = metrics["per_task"][task]
-        assert numbers["parse_rate"] == numbers["map50"] == numbers["count_accuracy"] == 1.0
-        assert numbers["unparsed_items"] == 0.0 and numbers["map50_95"] > 0.8
+        assert numbers["parse_rate"] == numbers["count_accuracy"] == 1.0
+        assert numbers["unparsed_items"] == 0.0 and numbers["count_mae"] == 0.0
+        if task == "json-points":
+            assert numbers["point_precision"] == numbers["point_recall"] == 1.0
+        else:
+            assert numbers["map50"] == 1.0 and numbers["map50_95"] > 0.8
     assert metrics["map50"] == 1.0
     assert (out / "failures.jsonl").read_text() == ""
