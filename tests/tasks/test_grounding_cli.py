@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -86,3 +88,24 @@ def test_score_reports_detection_and_counting_per_task(grounding: Path, tmp_path
             assert numbers["map50"] == 1.0 and numbers["map50_95"] > 0.8
     assert metrics["map50"] == 1.0
     assert (out / "failures.jsonl").read_text() == ""
+
+
+def test_converting_and_validating_import_neither_supervision_nor_torch(
+    coins_dir: Path, tmp_path: Path,
+) -> None:
+    """Box tasks import supervision only to score: conversion stays fast."""
+    out = tmp_path / "o"
+    tasks = ", ".join(f"'--task', {t!r}" for t in TASKS)
+    code = (
+        "import sys; from dsconv.cli import main\n"
+        f"for argv in (['coco-to-vqa', {str(coins_dir)!r}, {str(out)!r}, {tasks}],\n"
+        f"             ['validate', {str(out)!r}]):\n"
+        "    sys.argv = ['dsconv', *argv]\n"
+        "    try:\n        main()\n    except SystemExit as exc:\n"
+        "        assert not exc.code, exc.code\n"
+        "for name in ('supervision', 'torch'):\n"
+        "    assert name not in sys.modules, name + ' was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "conversion_report.json").is_file()
