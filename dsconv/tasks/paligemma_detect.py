@@ -9,7 +9,8 @@ Binning follows big_vision, which trained PaliGemma: its RefCOCO op
 `clip(round(bbox * 1023), 0, 1023)` for a box normalised to 0–1 in (y_min, x_min, y_max,
 x_max) order, and its evaluator (`big_vision/evaluators/proj/paligemma/transfers/
 segmentation.py`) decodes `tokens / 1023`. So 1024 tokens on a grid whose last token is the
-far edge: round, 1023 steps.
+far edge: round, 1023 steps. Python's `round`, like `tf.round`, takes halves to the even
+neighbour.
 
 Choices:
 - The question lists every class of the vocabulary, in its order, whatever the image shows:

@@ -38,6 +38,7 @@ def test_round_not_floor_and_1023_steps() -> None:
     assert quantize(0.6 / 1023 * 640, 640) == 1  # floor would give 0
     assert quantize(640, 640) == 1023 and quantize(-3, 640) == 0 and quantize(700, 640) == 1023
     assert dequantize(1023, 640) == 640 and dequantize(0, 640) == 0
+    assert quantize(1.5, 1023) == quantize(2.5, 1023) == 2  # halves to even, as tf.round
 
 
 def test_names_lose_only_the_syntax_characters() -> None:
