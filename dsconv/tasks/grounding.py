@@ -75,11 +75,13 @@ def score_boxes(
     scores its one-to-one box match rate."""
     refs = [reference(row) for row in rows]
     parsed = [parse(pred, row) for row, pred in zip(rows, preds, strict=True)]
-    got: list[list[Box] | None] = []
-    for found, ref in zip(parsed, refs, strict=True):
-        canon = {label_key(label): label for label, _ in ref}
-        got.append(None if found is None else
-                   [(canon.get(label_key(label), label), xyxy) for label, xyxy in found.boxes])
+    # Spelled as the references spell them anywhere, so that a false "DIME" in a row without
+    # dimes still counts against the dime class.
+    canon = {label_key(label): label for ref in refs for label, _ in ref}
+    got: list[list[Box] | None] = [
+        None if found is None else
+        [(canon.get(label_key(label), label), xyxy) for label, xyxy in found.boxes]
+        for found in parsed]
     right, errors = [], []
     for boxes, ref in zip(got, refs, strict=True):
         expected = Counter(label for label, _ in ref)

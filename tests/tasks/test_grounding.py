@@ -89,6 +89,16 @@ def test_labels_match_whatever_their_case() -> None:
     assert set(metrics["per_class"]) == {"penny", "us-dime"}
 
 
+def test_a_false_box_in_other_case_counts_against_its_class() -> None:
+    made = rows("json-boxes", SAMPLE, context(CLASSES))
+    empty = rows("json-boxes", make_sample(image_id="2"), context(CLASSES))
+    false = '[{"bbox_2d": [10, 10, 200, 200], "label": "PENNY"}]'
+    preds = {made[0]["id"]: made[0]["answer"], empty[0]["id"]: false}
+    metrics = score_rows(empty + made, preds).metrics  # the false box ranks first
+    assert metrics["per_class"]["penny"]["ap50"] < 1.0
+    assert metrics["count_accuracy"] == 0.5
+
+
 def test_counts_come_from_the_boxes() -> None:
     (row,) = rows("paligemma-detect", SAMPLE, context(CLASSES))
     one_penny_less = row["answer"].rsplit(" ; ", 1)[0]
