@@ -219,5 +219,23 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def answer_in(row: dict[str, Any], convention: BoxConvention | None) -> str:
+    """The row's answer as a family using `convention` must learn it: rendered by the task
+    when its coordinates depend on the model (`render_answer`), else the stored answer."""
+    task = find_task(row["task"])
+    if convention is None or task is None or task.render_answer is None:
+        return row["answer"]
+    return task.render_answer(row, convention)
+
+
+def restored(text: str, row: dict[str, Any], convention: BoxConvention | None) -> str:
+    """A model's answer to the row, written as the stored answers are (`restore_answer`), so
+    `dsconv score` reads it against the row."""
+    task = find_task(row["task"])
+    if convention is None or task is None or task.restore_answer is None:
+        return text
+    return task.restore_answer(text, row, convention)
+
+
 def bad_reference(row: dict[str, Any], what: str) -> DsconvError:
     return DsconvError(f"row {row['id']}: answer {row['answer']!r} is not {what}")

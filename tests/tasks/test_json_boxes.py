@@ -87,6 +87,21 @@ def test_row_stores_the_grid_and_renders_the_other_convention() -> None:
     assert task.render_answer(row, BoxConvention()) == row["answer"]
 
 
+def test_generic_helpers_render_and_restore_only_where_the_task_says() -> None:
+    """What a chat adapter calls, without naming a task."""
+    from dsconv.tasks.base import answer_in, restored
+
+    qwen25 = BoxConvention("resized-pixels", (644, 476))
+    (row,) = rows("json-boxes", SAMPLE, context(["penny", "dime"]))
+    (count,) = rows("count-json", SAMPLE, context(["penny", "dime"]))
+    assert answer_in(row, None) == answer_in(row, BoxConvention()) == row["answer"]
+    rendered = answer_in(row, qwen25)
+    assert _boxes(rendered)[0] == ("dime", [543, 5, 644, 476])
+    assert check({**row, "answer": restored(rendered, row, qwen25)}, None) is None
+    assert answer_in(count, qwen25) == count["answer"]
+    assert restored("7", count, qwen25) == "7" and restored(rendered, row, None) == rendered
+
+
 def test_restore_keeps_what_it_cannot_read() -> None:
     qwen25 = BoxConvention("resized-pixels", (644, 476))
     row = {"width": 640, "height": 480}
