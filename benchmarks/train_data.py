@@ -28,10 +28,10 @@ import datasets
 from common import load, log, machine, markdown_table
 from transformers import AutoProcessor
 
-from dsconv.io.dataset import shard_paths
-from dsconv.train.adapters.florence2 import Florence2Collator
-from dsconv.train.data import RowDataset, load_split, make_loader
-from dsconv.train.tiny import build_tiny_florence2, write_tiny_vqa
+from dsconv.models.florence2 import Florence2Collator
+from dsconv.storage.dataset import shard_paths
+from dsconv.testing.tiny import build_tiny_florence2, write_tiny_vqa
+from dsconv.training.data import RowDataset, load_split, make_loader
 
 IMAGE_SIZE = 768  # Florence-2's processor input
 SOURCE_SIZE = (640, 480)

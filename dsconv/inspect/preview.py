@@ -20,8 +20,8 @@ from PIL import Image, ImageDraw
 
 from dsconv.errors import DsconvError, InputError
 from dsconv.inspect.charts import PALETTE, font
-from dsconv.io.dataset import iter_rows, read_report, shard_paths
-from dsconv.io.images import decode_image
+from dsconv.storage.dataset import iter_rows, read_report, shard_paths
+from dsconv.storage.images import decode_image
 from dsconv.tasks.base import Box, find_task
 
 THUMB = 384  # longest side of a thumbnail in the page, pixels

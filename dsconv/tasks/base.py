@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
-from dsconv.converters.base import DetectionSample, Vocabulary
 from dsconv.errors import DsconvError
+from dsconv.schemas.samples import DetectionSample, Vocabulary
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
 from dsconv.metrics.text import parse_count
+from dsconv.schemas.samples import DetectionSample, Vocabulary
 from dsconv.tasks.base import (
     QA,
     TaskContext,

@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
 from dsconv.metrics.text import count_errors, parse_count_json
 from dsconv.schemas.answer import parse_count_answer
+from dsconv.schemas.samples import DetectionSample, Vocabulary
 from dsconv.tasks.base import (
     QA,
     TaskContext,

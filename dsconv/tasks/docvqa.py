@@ -11,9 +11,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from dsconv.converters.base import DocumentSample, Vocabulary
 from dsconv.errors import DsconvError
 from dsconv.metrics.text import anls, levenshtein_similarity
+from dsconv.schemas.samples import DocumentSample, Vocabulary
 from dsconv.tasks.base import QA, TaskContext, TaskScore, mean, references, register
 from dsconv.tasks.rows import row_id
 

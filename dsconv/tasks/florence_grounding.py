@@ -23,8 +23,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
 from dsconv.metrics.boxes import Box
+from dsconv.schemas.samples import DetectionSample, Vocabulary
 from dsconv.tasks.base import (
     FLORENCE_LOCATIONS,
     QA,

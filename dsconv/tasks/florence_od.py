@@ -28,8 +28,8 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
 from dsconv.metrics.boxes import Box, coco_to_boxes
+from dsconv.schemas.samples import DetectionSample, Vocabulary
 from dsconv.tasks.base import FLORENCE_LOCATIONS, QA, TaskContext, TaskScore, register
 from dsconv.tasks.grounding import ParsedBoxes, score_boxes
 

@@ -28,9 +28,9 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
 from dsconv.errors import DsconvError
 from dsconv.metrics.boxes import Box
+from dsconv.schemas.samples import DetectionSample, Vocabulary
 from dsconv.tasks.base import (
     JSON_BOXES,
     QA,

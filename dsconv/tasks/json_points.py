@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
 from dsconv.metrics.boxes import Box
+from dsconv.schemas.samples import DetectionSample, Vocabulary
 from dsconv.tasks.base import (
     JSON_BOXES,
     QA,

@@ -32,8 +32,8 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
 from dsconv.metrics.boxes import Box
+from dsconv.schemas.samples import DetectionSample, Vocabulary
 from dsconv.tasks.base import PALIGEMMA_LOCATIONS, QA, TaskContext, TaskScore, register
 from dsconv.tasks.grounding import ParsedBoxes, plain_name, score_boxes, unique_names
 

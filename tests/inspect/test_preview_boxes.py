@@ -14,7 +14,7 @@ from dsconv.inspect.preview import (
     failure_thumbnail,
     write_preview,
 )
-from dsconv.io.dataset import iter_rows
+from dsconv.storage.dataset import iter_rows
 from dsconv.tasks.base import BoxConvention, get_task
 from tests.helpers import run_cli
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dsconv.converters.base import Vocabulary
+from dsconv.schemas.samples import Vocabulary
 from dsconv.tasks.florence_grounding import check, parse_grounding
 from tests.tasks.detection_samples import context, make_sample, qa_pairs, rows
 

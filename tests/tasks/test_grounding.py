@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsconv.converters.base import Vocabulary
+from dsconv.schemas.samples import Vocabulary
 from dsconv.eval.score import score_rows
 from dsconv.tasks.base import get_task
 from dsconv.tasks.florence_od import florence_name
@@ -122,8 +122,8 @@ def test_unique_names_number_collisions_case_blind() -> None:
 
 
 def test_families_learn_only_their_own_box_syntax() -> None:
-    from dsconv.train.adapters.florence2 import Florence2Adapter
-    from dsconv.train.adapters.moondream2 import Moondream2Adapter
+    from dsconv.models.florence2 import Florence2Adapter
+    from dsconv.models.moondream2 import Moondream2Adapter
 
     assert Florence2Adapter.unsupported_reason("florence-grounding") is None
     assert Florence2Adapter.unsupported_reason("florence-ovd") is None

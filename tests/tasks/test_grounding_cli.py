@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from dsconv.io.dataset import iter_rows, read_report, shard_paths
-from dsconv.validate import validate_dataset
+from dsconv.storage.dataset import iter_rows, read_report, shard_paths
+from dsconv.validation import validate_dataset
 from tests.helpers import run_cli
 
 TASKS = ["florence-grounding", "florence-ovd", "paligemma-detect", "json-boxes", "json-points"]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsconv.converters.base import Vocabulary
+from dsconv.schemas.samples import Vocabulary
 from dsconv.tasks.base import BoxConvention, get_task
 from dsconv.tasks.json_boxes import (
     check,
@@ -190,7 +190,7 @@ def test_text_without_json_is_unparseable() -> None:
 
 
 def test_florence_2_and_moondream2_refuse_json_boxes() -> None:
-    from dsconv.train.adapters.florence2 import Florence2Adapter
+    from dsconv.models.florence2 import Florence2Adapter
 
     reason = Florence2Adapter.unsupported_reason("json-boxes")
     assert reason is not None and "json-boxes" in reason and "\n" not in reason

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsconv.converters.base import Vocabulary
+from dsconv.schemas.samples import Vocabulary
 from dsconv.eval.score import score_rows
 from dsconv.tasks.base import BoxConvention, get_task
 from dsconv.tasks.json_points import check, parse_points, render_json_points

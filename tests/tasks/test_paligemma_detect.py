@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dsconv.converters.base import Vocabulary
+from dsconv.schemas.samples import Vocabulary
 from dsconv.tasks.paligemma_detect import (
     check,
     dequantize,

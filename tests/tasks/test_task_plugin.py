@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from dsconv.models.florence2 import Florence2Adapter
+from dsconv.models.moondream2 import Moondream2Adapter
 from dsconv.tasks import base
 from dsconv.tasks.base import QA, Task, TaskContext, TaskScore
-from dsconv.train.adapters.florence2 import Florence2Adapter
-from dsconv.train.adapters.moondream2 import Moondream2Adapter
 from tests.helpers import run_cli
 
 NAME = "total-objects"
@@ -60,7 +60,7 @@ def test_a_plugin_task_converts_validates_and_scores(plugin: None, tmp_path: Pat
     assert report["task_extras"] == {NAME: {"seen": True}}
     assert run_cli("validate", out).exit_code == 0
 
-    from dsconv.io.dataset import iter_rows
+    from dsconv.storage.dataset import iter_rows
 
     rows = list(iter_rows(out, "test"))
     predictions = tmp_path / "predictions.jsonl"
