@@ -15,10 +15,19 @@ from typing import Any, TypeVar
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from dsconv.errors import DsconvError
 from dsconv.schemas.report import ConversionReport
 from dsconv.schemas.row import Row
 from dsconv.schemas.samples import Vocabulary
-from dsconv.storage.dataset import REPORT_FILE, read_report, shard_paths
+from dsconv.storage.dataset import (
+    REPORT_FILE,
+    SHARD_READ_ERRORS,
+    ShardError,
+    one_line_error,
+    open_shard,
+    read_report,
+    shard_paths,
+)
 from dsconv.storage.images import ImageJob, check_images, reuse_image_memory
 from dsconv.storage.layout import CARD_FILE, arrow_schema
 from dsconv.storage.leaks import LeakFinder, image_digest
@@ -67,6 +76,7 @@ def validate_dataset(
     into a problem. With `deep`, `workers` processes decode the images; problems are listed
     in row order whatever their number."""
     result = ValidationResult()
+    _check_is_dataset(dataset_dir)
     report = _load_report(dataset_dir, result)
     if not (dataset_dir / CARD_FILE).is_file():
         result.warnings.append(f"no {CARD_FILE} dataset card")
@@ -92,10 +102,15 @@ def _checks(
     vocabulary = Vocabulary(report.classes) if report and report.classes else None
     expected_columns = set(arrow_schema().names)
     seen_ids: set[str] = set()
+    objects = 0
     for split, paths in shard_paths(dataset_dir).items():
         result.rows[split] = 0
         for path in paths:
-            parquet = pq.ParquetFile(path)
+            try:
+                parquet = open_shard(path)
+            except ShardError as exc:
+                yield Problem(split, path.name, None, None, exc.reason), None
+                continue
             missing = expected_columns - set(parquet.schema_arrow.names)
             if missing:
                 yield Problem(split, path.name, None, None,
@@ -103,11 +118,15 @@ def _checks(
                 continue
             rows = _iter_shard(parquet)
             for index, row in enumerate(progress(rows, parquet.metadata.num_rows, split)):
+                if isinstance(row, str):  # a damaged row group
+                    yield Problem(split, path.name, index, None, row), None
+                    break
                 result.rows[split] += 1
                 result.tasks[row.get("task")] = result.tasks.get(row.get("task"), 0) + 1
                 reason = _check_fields(row, vocabulary, seen_ids)
                 problem = Problem(split, path.name, index, row.get("id"), reason or "")
                 images.add(split, row)
+                objects += len((row.get("objects") or {}).get("category") or ())
                 image = None if reason else (row["image"]["bytes"], row["width"], row["height"])
                 yield problem, image
         if report and split in report.splits and report.splits[split].rows != result.rows[split]:
@@ -115,6 +134,42 @@ def _checks(
                 split, REPORT_FILE, None, None,
                 f"report says {report.splits[split].rows} rows, shards hold {result.rows[split]}",
             ), None
+    if report is not None and _detection(report) and sum(result.rows.values()):
+        if not report.classes:
+            yield Problem("-", REPORT_FILE, None, None,
+                          "no classes: a detection dataset's questions need its classes"), None
+        if not objects:
+            yield Problem("-", "rows", None, None,
+                          "no row has an object: every count answer is empty"), None
+
+
+def _detection(report: ConversionReport) -> bool:
+    """A detection dataset's report (a document one counts questions per split)."""
+    return all(split.questions is None for split in report.splits.values())
+
+
+KEY_COLUMNS = ("id", "task", "question", "answer")
+
+
+def _check_is_dataset(dataset_dir: Path) -> None:
+    """A one-line error for a folder of Parquet that is no VQA dataset at all (a raw source,
+    someone else's table): no readable shard holds the row contract's key columns. A damaged
+    shard is left to be reported as a problem."""
+    first_missing: tuple[Path, str] | None = None
+    for paths in shard_paths(dataset_dir).values():
+        for path in paths:
+            try:
+                names = set(open_shard(path).schema_arrow.names)
+            except ShardError:
+                continue
+            missing = [c for c in KEY_COLUMNS if c not in names]
+            if not missing:
+                return
+            first_missing = first_missing or (path, missing[0])
+    if first_missing is not None:
+        path, column = first_missing
+        raise DsconvError(f"{dataset_dir}: not a dsconv dataset (no shard has the row "
+                          f"contract's columns; {path.name} has no {column!r})")
 
 
 def _batched(
@@ -161,20 +216,29 @@ class _Images:
 
 
 def _load_report(dataset_dir: Path, result: ValidationResult) -> ConversionReport | None:
-    if not (dataset_dir / REPORT_FILE).is_file():
+    if not (dataset_dir / REPORT_FILE).exists():
         result.warnings.append(f"no {REPORT_FILE}: class vocabulary and row counts not checked")
         return None
     try:
         return ConversionReport.model_validate(read_report(dataset_dir))
     except (ValidationError, ValueError) as exc:
         result.problems.append(Problem("-", REPORT_FILE, None, None, _one_line(exc)))
-        return None
+    except DsconvError as exc:  # unreadable, not JSON, nested too deeply
+        reason = str(exc).removeprefix(f"{dataset_dir / REPORT_FILE}: ")
+        result.problems.append(Problem("-", REPORT_FILE, None, None, reason))
+    return None
 
 
-def _iter_shard(parquet: pq.ParquetFile) -> Iterable[dict[str, Any]]:
-    """One row group in memory at a time (iter_batches reads ahead, doubling peak memory)."""
+def _iter_shard(parquet: pq.ParquetFile) -> Iterable[dict[str, Any] | str]:
+    """One row group in memory at a time (iter_batches reads ahead, doubling peak memory);
+    a damaged group ends the shard with the reason, a string."""
     for group in range(parquet.num_row_groups):
-        yield from parquet.read_row_group(group).to_pylist()
+        try:
+            rows = parquet.read_row_group(group).to_pylist()
+        except SHARD_READ_ERRORS as exc:
+            yield f"row group {group} cannot be read ({one_line_error(exc)})"
+            return
+        yield from rows
 
 
 def _check_fields(
@@ -201,3 +265,22 @@ def _one_line(exc: ValidationError | ValueError) -> str:
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         return f"{where}: {first['msg']}{more}" if where else f"{first['msg']}{more}"
     return str(exc).splitlines()[0]
+
+
+def validate(
+    path: str | Path, *, deep: bool = False, strict: bool = False, workers: int = 1,
+    progress: Callable[[Iterable[T], int | None, str], Iterable[T]] | None = None,
+) -> ValidationResult:
+    """Check every row of a dsconv dataset: its schema, its answer against its objects (each
+    task's own check), and its image; `deep` decodes every image (on `workers` processes),
+    `strict` makes leakage between splits a problem. Nothing is raised for bad rows: they are
+    `result.problems`, and `result.ok` is False.
+
+    Example:
+        >>> import dsconv
+        >>> result = dsconv.validate("out/coins-vqa")
+        >>> result.ok, sum(result.rows.values())
+        (True, 48)
+    """
+    return validate_dataset(Path(path), deep=deep, strict=strict, workers=workers,
+                            progress=progress or (lambda items, total, label: items))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -96,3 +97,18 @@ def test_deep_check_with_two_workers_names_the_corrupt_row(coins_vqa: Path,
     one = validate_dataset(broken, deep=True, workers=1).problems
     assert validate_dataset(broken, deep=True, workers=2).problems == one
     assert [p.row for p in one] == [3]
+
+
+def test_detection_dataset_without_classes_fails(coins_vqa: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "d"
+    shutil.copytree(coins_vqa, broken)
+    report_file = broken / "conversion_report.json"
+    report = json.loads(report_file.read_text())
+    report["classes"] = []
+    for split in report["splits"].values():
+        split["per_class"] = {}
+        split["objects_total"] -= split["objects_kept"]
+        split["objects_kept"] = 0
+    report_file.write_text(json.dumps(report))
+    reasons = [p.reason for p in validate_dataset(broken).problems]
+    assert "no classes: a detection dataset's questions need its classes" in reasons

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from dsconv.cli.app import CONVERT, app, console, progress
-from dsconv.cli.scale import MaxImageSize, NumShards, Scale, ShardIndex, WorkersOpt
-from dsconv.converters.base import Ledger, ReaderOptions
+from dsconv.cli.scale import (
+    MaxImageBytes,
+    MaxImageSize,
+    NumShards,
+    Scale,
+    ShardIndex,
+    WorkersOpt,
+)
 from dsconv.converters.boxes import BoxPolicy
-from dsconv.converters.classes import ClassFilter, ClassMap
-from dsconv.converters.registry import get_reader
-from dsconv.pipeline.convert import ConvertOptions, convert_detection
-from dsconv.pipeline.splits import parse_ratios, resolve_ratios
+from dsconv.converters.detect import AUTO, choose_format
+from dsconv.pipeline import convert as pipeline
+from dsconv.pipeline.splits import parse_ratios
 from dsconv.schemas.report import ConversionReport
-from dsconv.tasks.base import Task, TaskContext, get_task
+from dsconv.storage.files import MAX_IMAGE_BYTES
 
 Src = Annotated[Path, typer.Argument(help="The source dataset (folder or annotation file).")]
 Out = Annotated[Path, typer.Argument(help="The output folder for the VQA dataset.")]
@@ -61,55 +65,45 @@ BoxPolicyOpt = Annotated[BoxPolicy, typer.Option(
     help="Boxes partly outside the image: clip them to it, drop them, or stop with an error.")]
 AllowOutside = Annotated[bool, typer.Option(
     help="Let image paths point outside the dataset folder (absolute, .., symlinks).")]
-BboxFormatOpt = Annotated[str, typer.Option(
-    help="--from hf: the boxes' format: coco [x, y, w, h], xyxy or pascal_voc [x1, y1, x2, y2] "
-    "in pixels, yolo [cx, cy, w, h] as fractions.")]
-HfColumn = Annotated[str, typer.Option(help="--from hf: the column (or objects field) name.")]
+AllowEmpty = Annotated[bool, typer.Option(
+    help="Write the dataset even when it has no rows or no objects (normally an error: a wrong "
+    "format, folder or --classes).")]
+BboxFormatOpt = Annotated[str | None, typer.Option(
+    show_default="coco", help="hf: the boxes' format: coco [x, y, w, h], xyxy or pascal_voc "
+    "[x1, y1, x2, y2] in pixels, yolo [cx, cy, w, h] as fractions.")]
+HfColumn = Annotated[str | None, typer.Option(
+    help="hf: the column (or objects field) name, when not the usual one.")]
 SplitRatios = Annotated[str | None, typer.Option(
     help="Re-split by a hash of each image's bytes, e.g. 0.8,0.1,0.1 (train, validation, test). "
     "Default: the source's splits, or 0.8,0.1,0.1 when it has none.")]
 
 
 def run_conversion(
-    fmt: str, src: Path, out: Path, tasks: list[str], options: ReaderOptions, *,
+    fmt: str, src: Path, out: Path, tasks: list[str], options: dict[str, Any], *,
     prompt: str | None, include_zero: bool, seed: int, overwrite: bool, paraphrases: int = 1,
     absent_rate: float = 0.0, classes: str | None = None, split_ratios: str | None = None,
-    source: str | None = None, scale: Scale | None = None,
+    source: str | None = None, scale: Scale | None = None, allow_empty: bool = False,
 ) -> ConversionReport:
+    """`dsconv.convert` with the command's arguments, then the summary."""
     scale = scale or Scale()
-    selected = [get_task(t) for t in dict.fromkeys(tasks)]
-    class_map = ClassMap.parse(classes) if classes else None
-    ratios = parse_ratios(split_ratios) if split_ratios else None
-    ledger = Ledger(box_policy=options.box_policy)
-    reader = get_reader(fmt)(src, ledger, options)
-    if class_map is not None:
-        reader = ClassFilter(reader, ledger, class_map)
-    warn_paraphrases(selected, paraphrases, prompt, ledger)
-    context = TaskContext(reader.vocabulary(), prompt=prompt, include_zero=include_zero,
-                          seed=seed, paraphrases=paraphrases, absent_rate=absent_rate)
-    convert_options = ConvertOptions(
-        out=out, tasks=selected, context=context, overwrite=overwrite,
-        source=source or str(src), command=shlex.join(["dsconv", *sys.argv[1:]]),
-        split_ratios=resolve_ratios(reader, ratios), max_image_size=scale.max_image_size,
-        workers=scale.workers, share=scale.share,
-        settings={"reader": asdict(options), "classes": classes},
+    share = scale.share
+    if fmt == AUTO:
+        found = choose_format(src)
+        console.print(f"{escape(str(src))}: detected {escape(str(found))}", highlight=False,
+                      soft_wrap=True)
+        fmt = found.format
+    report = pipeline.convert(
+        src, out, format=fmt, tasks=tasks, prompt=prompt, include_zero=include_zero,
+        seed=seed, paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
+        split_ratios=parse_ratios(split_ratios) if split_ratios else None,
+        overwrite=overwrite, allow_empty=allow_empty, max_image_size=scale.max_image_size,
+        workers=scale.workers, num_shards=share.count if share else None,
+        shard_index=share.index if share else None,
+        progress=progress, command=shlex.join(["dsconv", *sys.argv[1:]]), card_source=source,
+        **options,
     )
-    report = convert_detection(reader, ledger, convert_options, progress)
     print_summary(report, out)
     return report
-
-
-def warn_paraphrases(tasks: list[Task], n: int, prompt: str | None, ledger: Ledger) -> None:
-    """Say so in the report when `--paraphrases` cannot be honoured as asked."""
-    if n <= 1:
-        return
-    if prompt:
-        ledger.warn(f"--paraphrases {n}: --prompt replaces every task's phrasings")
-        return
-    for task in tasks:
-        if task.prompts and len(task.prompts) < n:
-            ledger.warn(f"--paraphrases {n}: {task.name} has {len(task.prompts)} phrasing(s), "
-                        "all of them used")
 
 
 def summary_table(report: ConversionReport, out: Path, columns: tuple[str, ...]) -> Table:
@@ -152,21 +146,22 @@ def coco_to_vqa(
     allow_outside_root: AllowOutside = False, roboflow: Roboflow = None,
     max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
     num_shards: NumShards = None, shard_index: ShardIndex = None,
+    allow_empty: AllowEmpty = False, max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert a COCO dataset (Roboflow export or one annotation file) to a VQA dataset.
 
     Example: [bold]dsconv coco-to-vqa data/coins out/coins-vqa --noun currency[/]
     or straight from Roboflow: [bold]dsconv coco-to-vqa --roboflow my-team/coins/3 out/coins-vqa[/]
     """
-    options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd, noun=noun,
-                            box_policy=box_policy, allow_outside_root=allow_outside_root)
+    options = dict(images_dir=images, keep_crowd=keep_crowd, noun=noun, box_policy=box_policy,
+                   allow_outside_root=allow_outside_root, max_image_bytes=max_image_bytes)
     from dsconv.cli.publish import roboflow_source
 
     with roboflow_source(roboflow, src, out) as (src, out, source):
         run_conversion("coco", src, out, task, options, prompt=prompt,
                        include_zero=include_zero, seed=seed, overwrite=overwrite,
                        paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                       split_ratios=split_ratios, source=source,
+                       split_ratios=split_ratios, source=source, allow_empty=allow_empty,
                        scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
@@ -179,18 +174,19 @@ def yolo_to_vqa(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
+    max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert a YOLO dataset (Ultralytics data.yaml layout or Darknet) to a VQA dataset.
 
     Example: [bold]dsconv yolo-to-vqa data/coins-yolo out/coins-vqa[/]
     """
-    options = ReaderOptions(noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
+    options = dict(noun=noun, box_policy=box_policy, allow_outside_root=allow_outside_root,
+                   max_image_bytes=max_image_bytes)
     run_conversion("yolo", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
+                   split_ratios=split_ratios, allow_empty=allow_empty,
                    scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
@@ -203,25 +199,28 @@ def voc_to_vqa(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
+    shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
+    max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert a Pascal VOC dataset (Annotations/, JPEGImages/, ImageSets/) to a VQA dataset.
 
     Example: [bold]dsconv voc-to-vqa data/coins-voc out/coins-vqa[/]
     """
-    options = ReaderOptions(keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
+    options = dict(keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
+                   allow_outside_root=allow_outside_root, max_image_bytes=max_image_bytes)
     run_conversion("voc", src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
+                   split_ratios=split_ratios, allow_empty=allow_empty,
                    scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
 
 
 @app.command("convert", rich_help_panel=CONVERT)
 def convert(
     src: Src, out: Out,
-    from_: Annotated[str, typer.Option("--from", help="Source format (see `dsconv formats`).")],
+    from_: Annotated[str, typer.Option(
+        "--from", help="Source format (see `dsconv formats`); auto: the one the source is "
+        "detected as (see `dsconv detect`).")] = AUTO,
     task: Tasks = ["count-json"], images: Images = None,  # noqa: B006
     noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
     keep_crowd: KeepCrowd = False, keep_difficult: KeepDifficult = False,
@@ -230,25 +229,24 @@ def convert(
     split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
     allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
     workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None, bbox_format: BboxFormatOpt = "coco",
-    image_col: HfColumn = "image", objects_col: HfColumn = "objects",
-    bbox_col: HfColumn = "bbox", category_col: HfColumn = "category",
+    shard_index: ShardIndex = None, allow_empty: AllowEmpty = False,
+    max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
+    bbox_format: BboxFormatOpt = None, image_col: HfColumn = None, objects_col: HfColumn = None,
+    bbox_col: HfColumn = None, category_col: HfColumn = None,
 ) -> None:
     """Convert a dataset in any installed format, including third-party ones.
 
-    Example: [bold]dsconv convert data/coins out/coins-vqa --from coco[/]
+    Example: [bold]dsconv convert data/coins out/coins-vqa[/] (the format is detected;
+    --from coco names it)
     """
-    options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd,
-                            keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
-    if from_ == "hf":
-        from dsconv.converters.hf import hf_options
-
-        options = replace(hf_options(options), bbox_format=bbox_format, image_col=image_col,
-                          objects_col=objects_col, bbox_col=bbox_col,
-                          category_col=category_col)
+    options = dict(images_dir=images, keep_crowd=keep_crowd, keep_difficult=keep_difficult,
+                   noun=noun, box_policy=box_policy, allow_outside_root=allow_outside_root,
+                   max_image_bytes=max_image_bytes)
+    hf = dict(bbox_format=bbox_format, image_col=image_col, objects_col=objects_col,
+              bbox_col=bbox_col, category_col=category_col)
+    options.update({k: v for k, v in hf.items() if v is not None})
     run_conversion(from_, src, out, task, options, prompt=prompt,
                    include_zero=include_zero, seed=seed, overwrite=overwrite,
                    paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
+                   split_ratios=split_ratios, allow_empty=allow_empty,
                    scale=Scale.parse(workers, max_image_size, num_shards, shard_index))

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from dsconv.cli.app import CONVERT, app
-from dsconv.errors import DsconvError
 
 
 @app.command("merge", rich_help_panel=CONVERT)
@@ -31,8 +30,6 @@ def merge(
     from dsconv.cli.convert import print_summary
     from dsconv.pipeline.merge import merge_parts
 
-    if any(part.resolve() == out.resolve() for part in parts):
-        raise DsconvError(f"{out}: is one of the parts; merge into a new folder")
     report = merge_parts(parts, out, overwrite=overwrite,
                          command=shlex.join(["dsconv", *sys.argv[1:]]))
     print_summary(report, out)

@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from dsconv.cli.app import PUBLISH, app, console, err_console, progress
+from dsconv.cli.app import PUBLISH, Group, app, console, err_console, progress
 from dsconv.errors import DsconvError
 
 Dataset = Annotated[Path, typer.Argument(help="A dataset folder written by dsconv.")]
 
-pull_app = typer.Typer(help="Download a labelled dataset to convert (Roboflow).",
-                       no_args_is_help=True)
+pull_app = typer.Typer(
+    cls=Group, help="Download a labelled dataset to convert (Roboflow).", no_args_is_help=True)
 app.add_typer(pull_app, name="pull", rich_help_panel=PUBLISH)
 
 
@@ -50,10 +51,10 @@ def push(
     if dry_run:
         plan = plan_push(dataset, validate=not no_validate)
         _print_warnings(plan.warnings)
-        table = Table("file", "bytes", title=f"would push {dataset} to {repo_id}")
+        table = Table("file", "bytes", title=escape(f"would push {dataset} to {repo_id}"))
         table.columns[1].justify = "right"
         for name in plan.files:
-            table.add_row(name, f"{(dataset / name).stat().st_size:,}")
+            table.add_row(escape(name), f"{(dataset / name).stat().st_size:,}")
         console.print(table)
         console.print(f"{len(plan.files)} files, {plan.nbytes:,} bytes (dry run: nothing sent)")
         return
@@ -102,7 +103,7 @@ def export(
     from dsconv.publish.export import export_dataset
 
     result = export_dataset(dataset, to, out, overwrite=overwrite, progress=progress)
-    table = Table("split", "rows", "images", title=f"{out} ({to})")
+    table = Table("split", "rows", "images", title=escape(f"{out} ({to})"))
     for column in table.columns[1:]:
         column.justify = "right"
     for split, rows in result.rows.items():
@@ -130,7 +131,7 @@ def card(
 
     for path in write_card(dataset, name=name, source=source, command=command, license=license,
                            repo_id=repo_id):
-        console.print(f"Wrote {path}", highlight=False)
+        console.print(escape(f"Wrote {path}"), highlight=False)
 
 
 @contextlib.contextmanager
@@ -161,4 +162,5 @@ def roboflow_source(
 
 def _print_warnings(warnings: list[str]) -> None:
     for warning in warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
+                          soft_wrap=True)

@@ -11,14 +11,14 @@ name merge), or a YAML file: a mapping old → new (an empty value keeps the nam
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
-from dsconv.converters.base import DetectionSample, Ledger, Reader, Vocabulary
+from dsconv.converters.base import AddressableReader, DetectionSample, Ledger, Reader, Vocabulary
 from dsconv.errors import DsconvError, InputError
 
 REASON = "class_filtered"
@@ -29,6 +29,18 @@ class ClassMap:
     """Source class → output class, in the order the output vocabulary takes."""
 
     mapping: dict[str, str]
+
+    @classmethod
+    def of(cls, spec: Mapping[str, str] | Sequence[str] | str | ClassMap) -> ClassMap:
+        """From the API: `{"dime": "10c"}` (keep and rename), `["dime", "penny"]` (keep), or
+        the CLI's string forms (`parse`)."""
+        if isinstance(spec, ClassMap):
+            return spec
+        if isinstance(spec, str):
+            return cls.parse(spec)
+        if isinstance(spec, Mapping):
+            return cls._from_pairs([(str(k), str(v or k)) for k, v in spec.items()], "classes")
+        return cls._from_pairs([(str(name), str(name)) for name in spec], "classes")
 
     @classmethod
     def parse(cls, spec: str) -> ClassMap:
@@ -121,7 +133,7 @@ class ClassFilter:
 
     def read(self, split: str, item: Any) -> DetectionSample | None:
         """One index entry of the wrapped reader (see `IndexedReader.read`), filtered."""
-        sample = self.reader.read(split, item)
+        sample = cast(AddressableReader, self.reader).read(split, item)
         return None if sample is None else self._filtered(sample)
 
     def _filtered(self, sample: DetectionSample) -> DetectionSample:

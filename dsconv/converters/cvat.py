@@ -60,6 +60,11 @@ class CvatReader(ShapeReader):
     description: ClassVar[str] = (
         "CVAT for images 1.1 XML: annotations.xml beside images/ (boxes, polygons, polylines)"
     )
+    @staticmethod
+    def detect(src: Path) -> tuple[float, str] | None:
+        """`--from auto`: how sure `src` is this format, and why (the module's `detect`)."""
+        return detect(src)
+
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         super().__init__(src, ledger, options)

@@ -22,10 +22,11 @@ import json
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow.parquet as pq
 
@@ -155,12 +156,9 @@ class DocumentLedger(Ledger):
         image failed to read."""
         if not isinstance(sample, DocumentSample):
             return super().drop_sample(sample, reason, detail, key)
-        cursor, self.cursor = self.cursor, key
-        try:
+        with self.found_at(key):
             self.drop_question(sample.split, _shown(sample.file_name or sample.image_id), reason,
                                f"question {sample.question_id}", detail)
-        finally:
-            self.cursor = cursor
 
     def kept(self, sample: DetectionSample | DocumentSample, rows: int) -> None:
         report = self.split(sample.split)
@@ -169,8 +167,9 @@ class DocumentLedger(Ledger):
             self._images[sample.split].add(sample.image_id)
             report.images += 1
 
-    def split_reports(self, classes: list[str]) -> dict[str, SplitReport]:
-        reports = super().split_reports(classes)
+    def split_reports(self, classes: list[str], *, settled: bool = False
+                      ) -> dict[str, SplitReport]:
+        reports = super().split_reports(classes, settled=settled)
         for report in reports.values():
             if report.questions_dropped is not None:
                 report.questions_dropped = dict(sorted(report.questions_dropped.items()))
@@ -241,39 +240,46 @@ class DocVQAReader:
                                   if source_id is not None else "")
 
         def drop(reason: str, detail: str | None = None) -> None:
+            """The question is dropped (read returns None after it)."""
             self.ledger.drop_question(split, part.label, reason, where, detail)
 
         try:
             data, path = _image_cell(record.get(columns.image))
         except ValueError as exc:
-            return drop("unreadable_image", str(exc))
+            drop("unreadable_image", str(exc))
+            return None
         if data is None:
             assert path is not None
             data, reason, detail = self._read_image(part, path)
             if data is None:
-                return drop(reason, detail)
+                drop(reason, detail)
+                return None
         try:
             width, height = image_size(data)
         except ValueError as exc:
-            return drop("unreadable_image", str(exc))
+            drop("unreadable_image", str(exc))
+            return None
         problem = check_image(data, width, height)
         if problem:
-            return drop("unreadable_image", problem)
+            drop("unreadable_image", problem)
+            return None
         doc_id = _doc_id(record.get(part.doc_id_col)) if part.doc_id_col else None
         image_id = doc_id or image_digest(data)[:16]
         position = per_image[image_id]
         per_image[image_id] += 1
         question = record.get(columns.question)
         if not isinstance(question, str) or not question.strip():
-            return drop("empty_question")
+            drop("empty_question")
+            return None
         answers = _answers(record.get(columns.answers), part.text_lists)
         if not answers:
-            return drop("no_answers")
+            drop("no_answers")
+            return None
         k = _question_key(source_id)
         k = position if k is None else k
         if (image_id, k) in used:
-            return drop("duplicate_id",
-                        f"row id {split}/{_shown(image_id)}/docvqa/{k} is already taken")
+            drop("duplicate_id", f"row id {split}/{_shown(image_id)}/docvqa/{k} is already taken")
+            return None
         used.add((image_id, k))
         return DocumentSample(
             split=split, image_id=image_id, question_id=str(k), file_name=path,
@@ -309,7 +315,7 @@ class DocVQAReader:
             return None, "unreadable_image", f"{shown}: {_reason(exc, file)}"
 
 
-def resolve_source(src: str, allow_outside: bool = False) -> list[LoadSpec | LocalTable]:
+def resolve_source(src: str, allow_outside: bool = False) -> Sequence[LoadSpec | LocalTable]:
     """Local file or folder if it exists, else a Hub dataset id."""
     path = Path(src)
     if path.is_dir():
@@ -348,7 +354,7 @@ def _source_splits(source: LoadSpec | LocalTable,
     """A source's splits, each with how to prepare it (done only for the splits read)."""
     if isinstance(source, LocalTable):
         return [(source.split, lambda: _prepare_local(source, columns))]
-    return [(name, lambda name=name, dataset=dataset: _prepare(source, name, dataset, columns))
+    return [(name, partial(_prepare, source, name, dataset, columns))
             for name, dataset in open_spec(source).items()]
 
 
@@ -603,7 +609,7 @@ class _Lines:
 
 
 @contextlib.contextmanager
-def _open_table(file: Path) -> Iterator[BinaryIO]:
+def _open_table(file: Path) -> Iterator[io.FileIO]:
     """A data file opened as a regular file (a FIFO named `train.jsonl` is an error, not a
     hang); errors name the file in one line."""
     try:

@@ -61,6 +61,11 @@ class LabelMeReader(ShapeReader):
         "LabelMe: one JSON per image (shapes, imagePath, optional imageData), "
         "in split folders or one folder"
     )
+    @staticmethod
+    def detect(src: Path) -> tuple[float, str] | None:
+        """`--from auto`: how sure `src` is this format, and why (the module's `detect`)."""
+        return detect(src)
+
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         super().__init__(src, ledger, options)

@@ -32,6 +32,7 @@ import os
 import posixpath
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -68,12 +69,24 @@ REGION_TYPES = frozenset({"keypointlabels", "keypoint", "brushlabels", "brush", 
                           "vectorlabels", "vector"})
 
 
+@dataclass(frozen=True)
+class LabelStudioOptions(ReaderOptions):
+    images_dir: Path | None = None  # where the export's images are (found by file name)
+
+
 class LabelStudioReader(ShapeReader):
     name: ClassVar[str] = "labelstudio"
     description: ClassVar[str] = (
         'Label Studio "JSON" or "JSON-MIN" export (rectanglelabels), images found by file '
         "name in --images, images/ or beside the export"
     )
+    @staticmethod
+    def detect(src: Path) -> tuple[float, str] | None:
+        """`--from auto`: how sure `src` is this format, and why (the module's `detect`)."""
+        return detect(src)
+
+    options_class: ClassVar[type[ReaderOptions]] = LabelStudioOptions
+    options: LabelStudioOptions
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         super().__init__(src, ledger, options)

@@ -22,6 +22,7 @@ from dsconv.errors import DsconvError
 from dsconv.eval.score import ROW_COLUMNS, ScoreResult, read_predictions, score_dataset, score_rows
 from dsconv.models.registry import available
 from dsconv.storage.dataset import iter_rows, shard_paths
+from dsconv.training.hub import looks_local
 
 if TYPE_CHECKING:
     from dsconv.models.base import ModelAdapter
@@ -77,9 +78,9 @@ def resolve_model(model: str, family: str | None = None) -> ModelRef:
     families = available()
     if family is not None and family not in families:
         raise DsconvError(f"unknown model family {family!r} (choose from: {', '.join(families)})")
-    path = Path(model)
+    path = Path(model).expanduser()
     if not path.exists():
-        if family is None or not _is_hub_id(model):
+        if family is None or looks_local(model):
             hint = "" if family else " (for a Hub checkpoint id, also pass --model-family)"
             raise DsconvError(f"{model}: no such model folder{hint}")
         return ModelRef(model, family)
@@ -98,16 +99,6 @@ def resolve_model(model: str, family: str | None = None) -> ModelRef:
         raise DsconvError(f"{path}: not a model folder (no config.json)")
     family = family or _family_of(path, run_dir, families)
     return ModelRef(str(path), family, run_dir)
-
-
-def _is_hub_id(name: str) -> bool:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    return True
 
 
 def _family_of(path: Path, run_dir: Path | None, families: list[str]) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from dsconv.errors import DsconvError, InputError
 from dsconv.metrics.text import exact_match
 from dsconv.storage.dataset import iter_rows
+from dsconv.storage.files import excerpt
 from dsconv.tasks.base import TaskScore, find_task, references
 
 ROW_COLUMNS = [
@@ -74,7 +75,10 @@ def read_predictions(path: str | Path) -> dict[str, str]:
             try:
                 record = json.loads(line)
             except ValueError as exc:
-                raise InputError(path, f"not JSON ({exc.msg})", where) from None
+                raise InputError(path, f"not JSON ({getattr(exc, 'msg', exc)})", where
+                                 ) from None
+            except RecursionError:
+                raise InputError(path, "JSON nested too deeply", where) from None
             if not isinstance(record, dict) or not isinstance(record.get("id"), str):
                 raise InputError(path, 'expected {"id": "...", "prediction": "..."}', where)
             if not isinstance(record.get("prediction"), str):
@@ -161,9 +165,17 @@ def score_rows(rows: Iterable[dict], predictions: Mapping[str, str]) -> ScoreRes
 def score_dataset(
     predictions_path: str | Path, dataset_dir: str | Path, split: str = "test"
 ) -> ScoreResult:
-    """Score a predictions file against one split of a dsconv dataset."""
+    """Score a predictions file against one split of a dsconv dataset; an error when no
+    prediction is for a row of it (the wrong split or dataset scores 0 otherwise)."""
     predictions = read_predictions(predictions_path)
-    return score_rows(iter_rows(dataset_dir, split, columns=ROW_COLUMNS), predictions)
+    result = score_rows(iter_rows(dataset_dir, split, columns=ROW_COLUMNS), predictions)
+    if result.metrics["missing"] == result.metrics["rows"]:
+        example = (f" (ids such as {excerpt(next(iter(predictions)))}; the split's are like "
+                   f"{excerpt(result.rows[0].id)})" if predictions else "")
+        raise DsconvError(f"{predictions_path}: none of its {len(predictions)} predictions is "
+                          f"for a row of split {split!r} of {dataset_dir}{example}: wrong "
+                          "--split or --dataset?")
+    return result
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -183,3 +195,23 @@ def write_results(result: ScoreResult, out_dir: str | Path, failures: int = 0) -
         lines = (json.dumps(asdict(r), ensure_ascii=False) for r in result.failures(failures))
         _write_atomic(written[1], "".join(f"{line}\n" for line in lines))
     return written
+
+
+def score(
+    predictions: str | Path, dataset: str | Path, *, split: str = "test",
+    out: str | Path | None = None, failures: int = 0,
+) -> ScoreResult:
+    """Score a predictions file (`{"id": …, "prediction": "…"}` lines) against one split of a
+    dsconv dataset: exact match for every row, plus each task's own metrics (count accuracy
+    and MAE, ANLS, mAP…). With `out`, writes metrics.json (and the `failures` worst rows to
+    failures.jsonl) there. Needs no model and no torch.
+
+    Example:
+        >>> import dsconv
+        >>> dsconv.score("runs/coins/predictions.jsonl", "out/coins-vqa").metrics["exact_match"]
+        0.855
+    """
+    result = score_dataset(predictions, dataset, split)
+    if out is not None:
+        write_results(result, out, failures)
+    return result

@@ -50,6 +50,8 @@ class ModelAdapter(ABC):
     def __init__(self, model: Any, processor: Any) -> None:
         self.model = model
         self.processor = processor
+        # Why --no-freeze-vision cannot train this checkpoint's vision tower, if it cannot.
+        self.vision_untrainable: str | None = None
 
     @classmethod
     @abstractmethod

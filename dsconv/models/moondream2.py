@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import sys
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,10 +50,20 @@ log = logging.getLogger(__name__)
 
 MOONDREAM2_REPO = "vikhyatk/moondream2"
 MOONDREAM2_REVISION = "2024-08-26"
+# Revisions whose layout dsconv loads and trains (README: Fine-tuning). 2024-04-02 is the
+# reference fine-tune's pin: `phi_config` instead of `text_config`, a one-crop projection and a
+# vision encoder that runs under no_grad.
+TESTED_REVISIONS = (MOONDREAM2_REVISION, "2024-04-02")
 SUPPORTED_TRANSFORMERS = ">=5.0,<6"
 TESTED_TRANSFORMERS = "5.23.0"
-# What the pinned revision's remote code imports beyond torch and transformers.
+# What the remote code of every tested revision imports beyond torch and transformers.
 REMOTE_CODE_PACKAGES = ("torchvision", "einops")
+# `pip install 'dsconv[moondream2]'` brings einops; torchvision must be the build made for the
+# installed torch (a mismatched one fails to import), so it is the user's to install.
+INSTALL_HINT = (
+    "pip install 'dsconv[moondream2]' and the torchvision built for your torch "
+    "(torch {torch} here; torchvision 0.28 pairs with torch 2.13, from the index torch came from)"
+)
 IGNORE_INDEX = -100
 
 
@@ -83,8 +94,8 @@ def check_environment(base: str = MOONDREAM2_REPO) -> None:
     missing = [name for name in REMOTE_CODE_PACKAGES if find_spec(name) is None]
     if missing:
         raise Moondream2CompatError(
-            f"{MOONDREAM2_REPO}@{MOONDREAM2_REVISION} remote code imports {', '.join(missing)}, "
-            f"missing here: install a torchvision built for torch {torch.__version__} and einops."
+            f"{MOONDREAM2_REPO} remote code imports {', '.join(missing)}, missing here: "
+            + INSTALL_HINT.format(torch=torch.__version__)
         )
 
 
@@ -158,6 +169,28 @@ def restore_v4_config_defaults(text_config: Any) -> None:
             f"Moondream2 text config carries rope scaling {rope!r}, which the remote code cannot "
             "read under transformers 5; only unscaled rope is supported."
         )
+
+
+def text_config_of(config: Any) -> tuple[str, Any] | None:
+    """The Phi settings and their attribute: `text_config` (2024-08-26) or `phi_config`
+    (2024-04-02, which builds it from the top-level keys); None for any other layout.
+
+    A 2024-04-02 config saved once comes back with `phi_config` as a plain dict, which the
+    remote `Moondream.__init__` would turn into its `PhiConfig` too late for the 5.x defaults;
+    it is rebuilt here with the class from the same remote module.
+    """
+    for name in ("text_config", "phi_config"):
+        value = getattr(config, name, None)
+        if isinstance(value, dict):
+            remote = sys.modules.get(type(config).__module__)
+            phi_class = getattr(remote, "PhiConfig", None)
+            if phi_class is None:
+                return None
+            value = phi_class(**value)
+            setattr(config, name, value)
+        if value is not None:
+            return name, value
+    return None
 
 
 def ensure_post_init(model_class: type) -> None:
@@ -290,25 +323,26 @@ class Moondream2Adapter(ModelAdapter):
 
         if revision is None and base == MOONDREAM2_REPO:
             revision = MOONDREAM2_REVISION
-        elif base == MOONDREAM2_REPO and revision != MOONDREAM2_REVISION:
-            log.warning(
-                "moondream2 revision %s is untested; dsconv pins %s", revision, MOONDREAM2_REVISION
-            )
+        elif base == MOONDREAM2_REPO and revision not in TESTED_REVISIONS:
+            log.warning("moondream2 revision %s is untested; dsconv has tested %s", revision,
+                        " and ".join(TESTED_REVISIONS))
+        tested = " and ".join(TESTED_REVISIONS)
         try:
             config = AutoConfig.from_pretrained(base, revision=revision, trust_remote_code=True)
             reference = (getattr(config, "auto_map", None) or {}).get("AutoModelForCausalLM")
-            if reference is None or getattr(config, "text_config", None) is None:
+            text = text_config_of(config)
+            if reference is None or text is None:
                 raise Moondream2CompatError(
                     f"{base}@{revision} is not a Moondream2 remote-code checkpoint (auto_map and "
-                    f"a Phi text_config); dsconv supports revision {MOONDREAM2_REVISION}."
+                    f"a Phi text_config or phi_config); dsconv supports revisions {tested}."
                 )
-            restore_v4_config_defaults(config.text_config)
+            restore_v4_config_defaults(text[1])
             model_class = get_class_from_dynamic_module(reference, base, revision=revision)
         except ImportError as err:
             raise Moondream2CompatError(
-                f"{base}@{revision} remote code cannot be imported here ({err}). Revision "
-                f"{MOONDREAM2_REVISION} imports torchvision and einops: install a torchvision "
-                f"built for torch {torch.__version__} and einops."
+                f"{base}@{revision} remote code cannot be imported here ({err}); the Hub "
+                "revisions import torchvision and einops: "
+                + INSTALL_HINT.format(torch=torch.__version__)
             ) from err
         ensure_post_init(model_class)
         kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
@@ -318,14 +352,20 @@ class Moondream2Adapter(ModelAdapter):
         if not (hasattr(model, "vision_encoder") and hasattr(model, "text_model")):
             raise Moondream2CompatError(
                 f"{base}@{revision} has no vision_encoder/text_model; dsconv supports the "
-                f"Phi-based revision {MOONDREAM2_REVISION}, not the 2025 rewrite."
+                f"Phi-based revisions {tested}, not the 2025 rewrite."
             )
         rebuild_rotary_caches(model.text_model)
         prepare_for_training(model)
         tokenizer = AutoTokenizer.from_pretrained(base, revision=revision, config=config)
         if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
             raise Moondream2CompatError(f"{base}@{revision} tokenizer has no BOS/EOS token")
-        return cls(model, tokenizer)
+        adapter = cls(model, tokenizer)
+        if text[0] == "phi_config":
+            adapter.vision_untrainable = (
+                f"{base} has the 2024-04-02 layout, whose vision encoder runs under "
+                "torch.no_grad(): it cannot be trained"
+            )
+        return adapter
 
     def collator(self) -> Callable[[list[Example]], dict[str, Any]]:
         return Moondream2Collator(self.processor)

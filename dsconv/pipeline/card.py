@@ -3,12 +3,19 @@
 The card is the only place for run metadata (the command, the dsconv version that wrote the
 card): the Parquet shards and the report stay byte-identical across runs. `write_card`
 regenerates it from the report and the rows, keeping what the previous card recorded.
+
+Class and split names, the source, the title and the notes come from strangers' files (a
+source's categories, a downloaded dataset's report and card) and the Hub renders the card as
+Markdown with HTML: every such text goes in escaped (`_text`, `_code`, `_fenced`,
+`_no_html`), so it shows as written and never becomes markup.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +25,16 @@ import yaml
 from dsconv import __version__
 from dsconv.inspect.charts import histogram_png
 from dsconv.schemas.report import ConversionReport
-from dsconv.storage.dataset import iter_rows, read_report, shard_paths
+from dsconv.storage.dataset import (
+    SHARD_READ_ERRORS,
+    ShardError,
+    iter_rows,
+    one_line_error,
+    open_shard,
+    read_report,
+    shard_paths,
+)
+from dsconv.storage.files import MAX_TEXT_FILE_BYTES, UnsafeFileError, read_text
 from dsconv.storage.layout import CARD_FILE, DATA_DIR, FEATURES_YAML, split_sort_key
 from dsconv.tasks.base import find_task
 
@@ -30,7 +46,7 @@ _SOURCE_RE = re.compile(
 _OLD_SOURCE_RE = re.compile(r"from `(?P<source>[^`]*)` \(")
 _OLD_COMMAND_RE = re.compile(r"Made with:\n\n```\n(?P<command>.*?)\n```", re.DOTALL)
 _NOTES_RE = re.compile(r"without the source\.\n\n(?P<notes>.*?)\n\n## Source", re.DOTALL)
-_LOAD_RE = re.compile(r'load_dataset\("(?P<target>[^"]+)"\)')
+_LOAD_RE = re.compile(r'load_dataset\((?P<target>"(?:[^"\\\n]|\\.)+")\)')
 _NOT_RECORDED = "(not recorded)"
 
 
@@ -74,7 +90,7 @@ def front_matter(report: ConversionReport, info: CardInfo) -> dict:
 
 def render_card(report: ConversionReport, info: CardInfo) -> str:
     meta = yaml.safe_dump(front_matter(report, info), sort_keys=False, allow_unicode=True)
-    lines = [f"---\n{meta}---", "", f"# {info.name}", "", *_about(report, info)]
+    lines = [f"---\n{meta}---", "", f"# {md_text(info.name)}", "", *_about(report, info)]
     lines += _source(report, info)
     lines += _split_table(report)
     lines += _class_section(report)
@@ -121,9 +137,12 @@ def read_card_info(dataset_dir: Path) -> CardInfo:
     """What an existing card recorded (name, source, command, license, sizes), or defaults."""
     info = CardInfo(name=dataset_dir.resolve().name, source=_NOT_RECORDED, command=_NOT_RECORDED)
     path = dataset_dir / CARD_FILE
-    if not path.is_file():
+    if not path.exists():
         return info
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_text(path, MAX_TEXT_FILE_BYTES, errors="replace")
+    except (OSError, UnsafeFileError):  # a FIFO, a huge file: nothing worth keeping in it
+        return info
     meta, body = _split_front_matter(text)
     splits = (meta.get("dataset_info") or {}).get("splits") or []
     info = replace(
@@ -141,8 +160,9 @@ def read_card_info(dataset_dir: Path) -> CardInfo:
             info = replace(info, command=match["command"])
     if match := _NOTES_RE.search(body):
         info = replace(info, notes=match["notes"].split("\n\n"))
-    if (match := _LOAD_RE.search(body)) and not match["target"].startswith(_PLACEHOLDER):
-        info = replace(info, repo_id=match["target"])
+    if (match := _LOAD_RE.search(body)) and isinstance(target := _literal(match["target"]), str) \
+            and not target.startswith(_PLACEHOLDER):
+        info = replace(info, repo_id=target)
     return info
 
 
@@ -159,14 +179,16 @@ def first_examples(dataset_dir: Path, n: int = 2) -> list[tuple[str, str]]:
 
 def arrow_bytes(dataset_dir: Path) -> dict[str, int]:
     """Arrow size per split, read a row group at a time (what `num_bytes` states)."""
-    import pyarrow.parquet as pq
-
     sizes: dict[str, int] = {}
     for split, paths in shard_paths(dataset_dir).items():
         for path in paths:
-            parquet = pq.ParquetFile(path)
+            parquet = open_shard(path)
             for i in range(parquet.num_row_groups):
-                sizes[split] = sizes.get(split, 0) + parquet.read_row_group(i).nbytes
+                try:
+                    group = parquet.read_row_group(i)
+                except SHARD_READ_ERRORS as exc:
+                    raise ShardError(path, f"damaged Parquet ({one_line_error(exc)})") from None
+                sizes[split] = sizes.get(split, 0) + group.nbytes
     return sizes
 
 
@@ -183,7 +205,7 @@ def _split_front_matter(text: str) -> tuple[dict, str]:
         return {}, text
     try:
         meta = yaml.safe_load(text[4:end]) or {}
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         meta = {}
     return (meta if isinstance(meta, dict) else {}), text[end + 4:]
 
@@ -205,28 +227,29 @@ def _about(report: ConversionReport, info: CardInfo) -> list[str]:
         f"models: {rows:,} question–answer rows over {images:,} images"
         + (f" with {objects:,} labelled objects in {len(report.classes)} classes" if objects
            else "")
-        + f", made by [dsconv](https://pypi.org/project/dsconv/) from a {report.source_format} "
+        + f", made by [dsconv](https://pypi.org/project/dsconv/) from a "
+        f"{md_text(report.source_format)} "
         "dataset. Each row pairs one image with a question and its answer. Tasks:",
         "",
     ]
     for name in report.tasks:
         task = find_task(name)
-        lines.append(f"- `{name}`" + (f": {task.summary}" if task else ""))
+        lines.append(f"- {md_code(name)}" + (f": {task.summary}" if task else ""))
     lines += [
         "",
         "Every row keeps what its question was made from (the objects' boxes and classes, or a "
         "document's reference answers), so the dataset can be re-templated without the source.",
     ]
     for note in info.notes:
-        lines += ["", note]
+        lines += ["", _no_html(note)]
     return lines
 
 
 def _source(report: ConversionReport, info: CardInfo) -> list[str]:
     return [
         "", "## Source", "",
-        f"Converted from `{info.source}` ({report.source_format}) by dsconv "
-        f"{report.dsconv_version} with:",
+        f"Converted from {md_code(info.source)} ({_parenthesised(report.source_format)}) by "
+        f"dsconv {md_text(report.dsconv_version).replace(' ', '')} with:",
         "", *_fenced(info.command, "bash"), "",
         "Everything read from the source is either in the rows or listed, with its reason, in "
         "`conversion_report.json`. This card was written by dsconv "
@@ -246,7 +269,7 @@ def _split_table(report: ConversionReport) -> list[str]:
         numbers = [s.images, s.rows, s.objects_kept, sum(s.objects_dropped.values()),
                    sum(s.images_dropped.values())]
         totals = [a + b for a, b in zip(totals, numbers, strict=True)]
-        lines.append(f"| {name} | " + " | ".join(str(n) for n in numbers) + " |")
+        lines.append(f"| {md_text(name)} | " + " | ".join(str(n) for n in numbers) + " |")
     lines.append("| **total** | " + " | ".join(f"**{n}**" for n in totals) + " |")
     return lines
 
@@ -260,7 +283,7 @@ def _question_table(report: ConversionReport) -> list[str]:
         s = report.splits[name]
         numbers = [s.images, s.questions or 0, s.rows, sum((s.questions_dropped or {}).values())]
         totals = [a + b for a, b in zip(totals, numbers, strict=True)]
-        lines.append(f"| {name} | " + " | ".join(str(n) for n in numbers) + " |")
+        lines.append(f"| {md_text(name)} | " + " | ".join(str(n) for n in numbers) + " |")
     lines.append("| **total** | " + " | ".join(f"**{n}**" for n in totals) + " |")
     return lines
 
@@ -271,11 +294,11 @@ def _class_section(report: ConversionReport) -> list[str]:
     splits = _splits(report)
     lines = ["", "## Classes", "", "Objects kept per class:", "",
              f"![Objects per class]({HISTOGRAM_FILE})", "",
-             "| class | " + " | ".join(splits) + " | total |",
+             "| class | " + " | ".join(map(md_text, splits)) + " | total |",
              "|---|" + "---:|" * (len(splits) + 1)]
     for name, total in _class_totals(report).items():
         counts = [str(report.splits[s].per_class.get(name, 0)) for s in splits]
-        lines.append(f"| {_cell(name)} | " + " | ".join(counts) + f" | {total} |")
+        lines.append(f"| {md_text(name)} | " + " | ".join(counts) + f" | {total} |")
     return lines
 
 
@@ -291,28 +314,29 @@ def _examples(examples: Sequence[tuple[str, str]]) -> list[str]:
 
 def _use(info: CardInfo) -> list[str]:
     target = info.repo_id or f"{_PLACEHOLDER}{info.name}"
-    return [
-        "", "## Load", "",
-        "```python",
+    load = "\n".join([
         "from datasets import load_dataset",
         "",
-        f'ds = load_dataset("{target}")',
+        f"ds = load_dataset({_python_string(target)})",
         'row = ds["train"][0]',
         'row["image"]  # a PIL image',
         'print(row["question"], row["answer"])',
-        "```",
+    ])
+    train = f"dsconv train {shlex.quote(info.repo_id or 'DIR')} --model florence2 --output " \
+            f"{shlex.quote('runs/' + info.name)}"
+    return [
+        "", "## Load", "",
+        *_fenced(load, "python"),
         "",
         "Columns: `id` (stable, `{split}/{image_id}/{task}/{k}`), `image`, `image_id`, `width`, "
         "`height`, `objects` (COCO `[x, y, w, h]` boxes in pixels and class names), `task`, "
         "`question`, `answer` and `answers` (every reference answer).",
         "",
         "## Fine-tune", "",
-        "```bash",
-        f"dsconv train {info.repo_id or 'DIR'} --model florence2 --output runs/{info.name}",
-        "```",
+        *_fenced(train, "bash"),
         "",
         "With the dataset in a local folder `DIR`"
-        + (f" (`hf download {info.repo_id} --repo-type dataset --local-dir DIR`)"
+        + (f" ({md_code(f'hf download {info.repo_id} --repo-type dataset --local-dir DIR')})"
            if info.repo_id else "") + ", "
         "`dsconv stats DIR` and `dsconv preview DIR` show what is in it; "
         "`dsconv export DIR --to messages OUT` writes the chat layout that TRL's SFT trainer "
@@ -327,8 +351,51 @@ def _fenced(text: str, language: str) -> list[str]:
     return [f"{fence}{language}", text, fence]
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "`": "&#96;", "[": "&#91;", "]": "&#93;",
+            "*": "&#42;", "\\": "&#92;", "|": "\\|"}
+_ESCAPE_RE = re.compile("|".join(map(re.escape, _ESCAPES)))
+_CODE_SPAN_RE = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+
+
+def md_text(text: str) -> str:
+    """Untrusted text as one line of Markdown that shows it as written: HTML, code, link,
+    emphasis and table syntax escaped (as entities, which the Hub shows as the characters)."""
+    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], " ".join(str(text).split()))
+
+
+def md_code(text: str) -> str:
+    """Untrusted text as an inline code span on one line (no markup is read inside one); a
+    backtick, which would end the span early, becomes a quote."""
+    return "`" + " ".join(str(text).split()).replace("`", "'") + "`"
+
+
+def _no_html(paragraph: str) -> str:
+    """A paragraph of Markdown whose raw HTML is shown as text: `<` outside code spans
+    becomes `&lt;`. Idempotent, so a card regenerated from itself stays the same."""
+    out, start = [], 0
+    for match in _CODE_SPAN_RE.finditer(paragraph):
+        out += [paragraph[start:match.start()].replace("<", "&lt;"), match.group()]
+        start = match.end()
+    out.append(paragraph[start:].replace("<", "&lt;"))
+    return "".join(out)
+
+
+def _parenthesised(text: str) -> str:
+    """`_text` that also escapes parentheses, for text the card's parser reads between them."""
+    return md_text(text).replace("(", "&#40;").replace(")", "&#41;")
+
+
+def _literal(text: str) -> object:
+    """A Python string literal's value (what `_python_string` wrote), or None."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _python_string(text: str) -> str:
+    """A double-quoted Python string literal (what the Load example and its parser use)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def _size_category(rows: int) -> str:

@@ -4,7 +4,9 @@ The parts' samples are taken in key order (where one whole run reads them: split
 reader order, entry by entry), so the merged dataset has the rows of one whole run in the same
 order, the same shards, the same report, byte for byte; only the card says how it was made.
 The report is the sum of the parts' reports, drops and warnings interleaved in reading order,
-leakage re-checked across the parts.
+leakage re-checked across the parts. Every row is checked against the digests its part
+recorded when it wrote it (its image bytes, its other cells): a part edited or corrupted
+since is refused, naming the part, shard and row.
 """
 
 from __future__ import annotations
@@ -15,27 +17,27 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from dsconv.converters.base import AFTER_ITEMS, Key
 from dsconv.errors import DsconvError
 from dsconv.pipeline.card import CardInfo, card_files, read_card_info
-from dsconv.pipeline.part import Entry, Part, load_part, part_note
+from dsconv.pipeline.part import SAMPLES_FILE, Entry, Part, RowsDigest, load_part, part_note
 from dsconv.schemas.report import ConversionReport, SplitReport
-from dsconv.storage.dataset import REPORT_FILE, shard_paths
+from dsconv.storage.dataset import REPORT_FILE, iter_batches, shard_paths
+from dsconv.storage.files import excerpt
 from dsconv.storage.layout import split_sort_key
-from dsconv.storage.leaks import LeakFinder, leak_warning
-from dsconv.storage.writer import ROWS_PER_GROUP, DatasetWriter
+from dsconv.storage.leaks import LeakFinder, image_digest, leak_warning
+from dsconv.storage.writer import ROWS_PER_GROUP, DatasetWriter, check_target
 
 
 def merge_parts(
     folders: Sequence[Path], out: Path, *, overwrite: bool = False, command: str = ""
 ) -> ConversionReport:
     """Check that the folders are every part of one conversion, then write them as one."""
+    check_target(out, folders, overwrite=overwrite)  # before reading parts: OUT may be one
     parts = check_parts([load_part(Path(folder)) for folder in folders])
     examples: list[tuple[str, str]] = []
     leaks = LeakFinder()
-    with DatasetWriter(out, overwrite=overwrite) as writer:
+    with DatasetWriter(out, overwrite=overwrite, sources=[p.folder for p in parts]) as writer:
         rows = _RowStreams(parts)
         for index, entry in _in_key_order(parts):
             for row in rows.take(index, entry):
@@ -99,39 +101,77 @@ def _keyed(index: int, part: Part) -> Iterator[tuple[Key, int, Entry]]:
 
 
 class _RowStreams:
-    """Each part's rows per split, read a row group at a time, handed out sample by sample."""
+    """Each part's rows per split, read a row group at a time, handed out sample by sample
+    once they match the digests the part recorded for the sample."""
 
     def __init__(self, parts: list[Part]) -> None:
         self.parts = parts
-        self._streams: dict[tuple[int, str], Iterator[dict[str, Any]]] = {}
+        self._streams: dict[tuple[int, str], Iterator[_Located]] = {}
         self._shards = [shard_paths(part.folder) for part in parts]
 
-    def take(self, index: int, entry: Entry) -> Iterator[dict[str, Any]]:
+    def take(self, index: int, entry: Entry) -> list[dict[str, Any]]:
         stream = self._stream(index, entry.split)
+        rows: list[dict[str, Any]] = []
+        digest = RowsDigest()
+        checked: bytes | None = None
+        first: _Located | None = None
         for _ in range(entry.rows):
-            row = next(stream, None)
-            if row is None:
+            located = next(stream, None)
+            if located is None:
                 raise DsconvError(f"{self.parts[index].folder}: fewer {entry.split} rows than "
-                                  "part/samples.parquet lists")
-            yield row
+                                  f"{SAMPLES_FILE} lists")
+            row, first = located.row, first or located
+            data = (row.get("image") or {}).get("bytes") or b""
+            if data != checked:  # a sample's rows share one image: hashed once
+                if image_digest(data) != entry.image_digest:
+                    raise self._tampered(index, located, "its image bytes differ from those "
+                                         "the part wrote")
+                checked = data
+            digest.add(row)
+            rows.append(row)
+        if digest.hexdigest() != entry.rows_digest:
+            what = (f"the {entry.rows} row(s) of image {excerpt(entry.file)} differ from those "
+                    "the part wrote")
+            if first is None:
+                raise DsconvError(f"{self.parts[index].folder}: {SAMPLES_FILE}: {what}")
+            raise self._tampered(index, first, what)
+        return rows
 
     def check_used(self) -> None:
         for index, split in ((i, s) for i, shards in enumerate(self._shards) for s in shards):
             if next(self._stream(index, split), None) is not None:
                 raise DsconvError(f"{self.parts[index].folder}: more {split} rows than "
-                                  "part/samples.parquet lists")
+                                  f"{SAMPLES_FILE} lists")
 
-    def _stream(self, index: int, split: str) -> Iterator[dict[str, Any]]:
+    def _tampered(self, index: int, located: _Located, what: str) -> DsconvError:
+        return DsconvError(
+            f"{self.parts[index].folder}: {located.shard} row {located.index} "
+            f"({excerpt(str(located.row.get('id')))}): {what} (recorded in {SAMPLES_FILE}); "
+            "the part was edited or corrupted since: convert it again")
+
+    def _stream(self, index: int, split: str) -> Iterator[_Located]:
         key = (index, split)
         if key not in self._streams:
             self._streams[key] = _rows(self._shards[index].get(split, []))
         return self._streams[key]
 
 
-def _rows(paths: list[Path]) -> Iterator[dict[str, Any]]:
+class _Located:
+    """A row and where it is: its shard's name and its index in the shard."""
+
+    __slots__ = ("index", "row", "shard")
+
+    def __init__(self, row: dict[str, Any], shard: str, index: int) -> None:
+        self.row, self.shard, self.index = row, shard, index
+
+
+def _rows(paths: list[Path]) -> Iterator[_Located]:
     for path in paths:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=ROWS_PER_GROUP):
-            yield from batch.to_pylist()
+        index = 0
+        for batch in iter_batches(path, batch_size=ROWS_PER_GROUP):
+            for row in batch.to_pylist():
+                yield _Located(row, f"{path.parent.name}/{path.name}", index)
+                index += 1
 
 
 def merged_report(parts: list[Part], leaks: LeakFinder) -> ConversionReport:
@@ -194,3 +234,21 @@ def _add(counts: Any) -> Counter[str]:
     for count in counts:
         total.update(count)
     return total
+
+
+def merge(
+    parts: Sequence[str | Path], out: str | Path, *, overwrite: bool = False,
+    command: str = "",
+) -> ConversionReport:
+    """Join the part folders of one sharded conversion (`convert(..., num_shards=N,
+    shard_index=I)`, one per machine) into the dataset a single run would have written:
+    the same rows, shards and report. Refuses a set with a part missing, parts of different
+    conversions, or a part whose contents do not match what it recorded.
+
+    Example:
+        >>> import dsconv
+        >>> dsconv.merge(["parts/0", "parts/1"], "out/photos-vqa").splits["train"].rows
+        1600
+    """
+    return merge_parts([Path(p) for p in parts], Path(out), overwrite=overwrite,
+                       command=command or "dsconv.merge(...)")

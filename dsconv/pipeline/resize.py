@@ -8,6 +8,17 @@ PNG. Every other image keeps its bytes. `image.path` keeps the source file name.
 Decoding and encoding run in worker processes (`dsconv.storage.parallel`); the boxes are
 scaled here.
 This module imports only Pillow, because every worker imports it.
+
+Memory, for any number of workers: an image is decoded only if it has at most
+`max_image_pixels()` pixels (89.5 megapixels; larger ones were dropped when read), a JPEG at
+the smallest libjpeg scale (1/2, 1/4, 1/8) still at least the target size. A job's peak,
+measured, is at most `BYTES_PER_PIXEL` bytes a decoded pixel (RGB PNG 5.4, RGBA 9.4, WebP 16),
+and jobs are handed to the workers only while the costs of those not finished add up to
+`RESIZE_MEMORY_BUDGET` (2 GiB): one job always runs, and no one job costs more than
+89.5 M x 16 B = 1.43 GB. So all workers together hold at most 2 GiB of pixels, plus each
+one's interpreter and the 64 MB of Pillow blocks it keeps (`reuse_image_memory`). A
+12-megapixel JPEG resized to 768 costs 12 MB, so only very large PNG/WebP/TIFF images ever
+wait for each other.
 """
 
 from __future__ import annotations
@@ -15,20 +26,24 @@ from __future__ import annotations
 import io
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageOps
 
 from dsconv.errors import DsconvError
-from dsconv.storage.images import oriented_size
+from dsconv.storage.images import open_image, oriented_size
+
+GiB = 1024**3
 
 if TYPE_CHECKING:
     from dsconv.converters.base import Key, Ledger
     from dsconv.storage.parallel import Workers
 
 JPEG_QUALITY = 90
+BYTES_PER_PIXEL = 16  # a resize job's peak memory per decoded pixel (measured at most 16.1)
+RESIZE_MEMORY_BUDGET = 2 * GiB  # decoding cost of the jobs in the workers' hands, summed
 WEBP_QUALITY = 90
 DROP_REASON = "unreadable_image"
 _SAVE_AS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "GIF": "GIF",
@@ -52,22 +67,35 @@ def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int] | Non
 
 def resize_image(data: bytes, width: int, height: int) -> bytes | str:
     """The image re-encoded at `width` x `height` (upright), or why it cannot be (a worker
-    job, so errors come back as text)."""
+    job, so errors come back as text). Decodes at most `max_image_pixels()` pixels, JPEGs at
+    the smallest libjpeg scale still at least the target size (`decode_cost`)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(data) as image:
             fmt = image.format or "PNG"
             stored = (width, height) if oriented_size(image) == image.size else (height, width)
             image.draft(image.mode, stored)  # JPEG: let libjpeg decode at 1/2, 1/4 or 1/8
-            upright = ImageOps.exif_transpose(image)
             profile = image.info.get("icc_profile")
-        if upright.mode in _RESIZABLE:
-            mode = _RESIZABLE[upright.mode]
-            upright = upright.convert("RGB" if mode == "RGBA" and not _has_alpha(upright)
-                                      else mode)
-        small = upright.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            upright = ImageOps.exif_transpose(image, in_place=True) or image  # no copy
+            if upright.mode in _RESIZABLE:
+                mode = _RESIZABLE[upright.mode]
+                upright = upright.convert("RGB" if mode == "RGBA" and not _has_alpha(upright)
+                                          else mode)
+            small = upright.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            del upright
         return _encode(small, _SAVE_AS.get(fmt, "PNG"), profile)
     except Exception as exc:  # Pillow raises many types for broken files
         return f"cannot be resized ({exc.__class__.__name__}: {exc})"
+
+
+def decode_cost(data: bytes, width: int, height: int, size: tuple[int, int]) -> int:
+    """Bytes `resize_image` may hold to shrink this `width` x `height` image to `size`: a
+    JPEG is decoded at the scale Pillow's `draft` picks (the largest of 1/8, 1/4, 1/2 that
+    stays at least `size`), anything else whole."""
+    if data[:2] == b"\xff\xd8":
+        scale = min(width // size[0], height // size[1])
+        divisor = next(d for d in (8, 4, 2, 1) if scale >= d or d == 1)
+        width, height = -(-width // divisor), -(-height // divisor)
+    return width * height * BYTES_PER_PIXEL
 
 
 def _has_alpha(image: Image.Image) -> bool:
@@ -110,7 +138,9 @@ class Resizer:
     """The conversion's resize step: samples in, the same samples out (in order), those over
     the limit shrunk. A sample whose image fails to decode is dropped where it was read.
 
-    Identical images in a row (a document's several questions) are resized once.
+    Identical images in a row (a document's several questions) are resized once. A job is
+    submitted only when the decoding costs of the jobs not finished, its own included, stay
+    within `RESIZE_MEMORY_BUDGET` (or when none is left): see the module's docstring.
     """
 
     def __init__(self, max_side: int | None, workers: Workers, ledger: Ledger) -> None:
@@ -120,6 +150,7 @@ class Resizer:
         self.workers = workers
         self.ledger = ledger
         self._recent: OrderedDict[str, Future[bytes | str]] = OrderedDict()
+        self._running: list[tuple[Future[bytes | str], int]] = []  # submitted, and their costs
 
     def run(self, items: Iterable[Item]) -> Iterator[Item]:
         if self.max_side is None:
@@ -142,11 +173,24 @@ class Resizer:
             return None
         future = self._recent.get(digest)
         if future is None:
+            cost = decode_cost(sample.image_bytes, sample.width, sample.height, size)
+            self._make_room(cost)
             future = self.workers.submit(resize_image, sample.image_bytes, *size)
+            self._running.append((future, cost))
             self._recent[digest] = future
             if len(self._recent) > self.workers.window:
                 self._recent.popitem(last=False)
         return future
+
+
+    def _make_room(self, cost: int) -> None:
+        """Wait until `cost` fits in the budget beside the jobs not finished (or none is left)."""
+        budget = RESIZE_MEMORY_BUDGET
+        while True:
+            self._running = [(f, c) for f, c in self._running if not f.done()]
+            if not self._running or cost + sum(c for _, c in self._running) <= budget:
+                return
+            wait([f for f, _ in self._running], return_when=FIRST_COMPLETED)
 
 
 def _apply(sample: Any, data: bytes, max_side: int) -> None:

@@ -51,7 +51,7 @@ def parse_share(num_shards: int | None, shard_index: int | None) -> Share | None
 
 def addressable(reader: Any) -> bool:
     """Whether the reader indexes its entries up front and reads one on request
-    (`IndexedReader.items`/`read`): only such a reader can skip the other parts' images."""
+    (`AddressableReader`): only such a reader can skip the other parts' images."""
     return callable(getattr(reader, "items", None)) and callable(getattr(reader, "read", None))
 
 
@@ -65,8 +65,8 @@ def read_split(
     reader: Any, split: str, position: int, ledger: Ledger, share: Share = WHOLE
 ) -> tuple[Iterator[tuple[Key, Any]], int | None]:
     """The share's samples of one split with their keys, and how many entries that is (for a
-    progress bar). The ledger's cursor follows the entry being read, so each drop and warning
-    is keyed where it was found."""
+    progress bar). The ledger is told which entry is being read, so each drop and warning is
+    keyed where it was found."""
     if not addressable(reader):
         return _pulls(reader, split, position, ledger), reader.count(split)
     items = reader.items(split)
@@ -77,10 +77,11 @@ def read_split(
 def _entries(reader: Any, split: str, position: int, items: Any, positions: range,
              ledger: Ledger) -> Iterator[tuple[Key, Any]]:
     for i in positions:
-        ledger.cursor = (position, i)
+        key = (position, i)
+        ledger.at(key)
         sample = reader.read(split, items[i])
         if sample is not None:
-            yield ledger.cursor, sample
+            yield key, sample
 
 
 def _pulls(reader: Any, split: str, position: int, ledger: Ledger
@@ -89,9 +90,10 @@ def _pulls(reader: Any, split: str, position: int, ledger: Ledger
     way to a sample shares its key."""
     samples = iter(reader.samples(split))
     for n in range(1 << 62):
-        ledger.cursor = (position, n)
+        key = (position, n)
+        ledger.at(key)
         sample = next(samples, None)
         if sample is None:
             return
-        yield ledger.cursor, sample
+        yield key, sample
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -22,17 +21,17 @@ from typing import Any, TypeVar
 import yaml
 
 from dsconv.errors import DsconvError
-from dsconv.storage.dataset import iter_rows, shard_paths
-from dsconv.storage.layout import CARD_FILE, DATA_DIR
+from dsconv.pipeline.card import md_code, md_text
+from dsconv.progress import Progress, no_progress
+from dsconv.storage.dataset import count_rows, iter_rows, shard_paths
+from dsconv.storage.layout import ANNOTATIONS_FILE, CARD_FILE, DATA_DIR
 from dsconv.storage.writer import DatasetWriter
 
 FORMATS = ("jsonl", "messages")
-ANNOTATIONS_FILE = "annotations.jsonl"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _FORMAT_SUFFIX = {b"\xff\xd8\xff": ".jpg", b"\x89PNG": ".png", b"GIF8": ".gif", b"BM": ".bmp"}
 
 T = TypeVar("T")
-Progress = Callable[[Iterable[T], int | None, str], Iterable[T]]
 
 
 @dataclass
@@ -48,8 +47,6 @@ def export_dataset(
 ) -> ExportResult:
     if to not in FORMATS:
         raise DsconvError(f"unknown export format {to!r} (choose from {', '.join(FORMATS)})")
-    if out.resolve() == dataset_dir.resolve() or dataset_dir.resolve() in out.resolve().parents:
-        raise DsconvError(f"{out}: export into a new folder, not into {dataset_dir}")
     splits = shard_paths(dataset_dir)
     if to == "jsonl":
         return _export_jsonl(dataset_dir, list(splits), out, overwrite, progress)
@@ -86,7 +83,8 @@ def _export_messages(
 ) -> ExportResult:
     result = ExportResult(out)
     schema = messages_features().arrow_schema
-    with DatasetWriter(out, overwrite=overwrite, schema=schema) as writer:
+    with DatasetWriter(out, overwrite=overwrite, schema=schema, sources=[dataset_dir]
+                       ) as writer:
         for split in splits:
             for row in progress(iter_rows(dataset_dir, split, batch_size=64),
                                 _count(dataset_dir, split), split):
@@ -94,7 +92,8 @@ def _export_messages(
             result.rows[split] = writer.rows(split)
             result.images[split] = result.rows[split]
         writer.finish_splits()
-        writer.write_text(CARD_FILE, _messages_card(dataset_dir, splits, result.rows))
+        writer.write_text(CARD_FILE, _messages_card(dataset_dir, splits, result.rows,
+                                                    writer.nbytes))
         writer.commit()
     return result
 
@@ -103,7 +102,7 @@ def _export_jsonl(
     dataset_dir: Path, splits: list[str], out: Path, overwrite: bool, progress: Progress,
 ) -> ExportResult:
     result = ExportResult(out)
-    with DatasetWriter(out, overwrite=overwrite) as writer:
+    with DatasetWriter(out, overwrite=overwrite, sources=[dataset_dir]) as writer:
         (writer.tmp / DATA_DIR).rmdir()
         for split in splits:
             folder = writer.tmp / split
@@ -143,25 +142,44 @@ def _suffix(data: bytes) -> str:
 
 
 def _count(dataset_dir: Path, split: str) -> int:
-    import pyarrow.parquet as pq
-
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in shard_paths(dataset_dir, split)[split])
+    return count_rows(shard_paths(dataset_dir, split)[split])
 
 
-def _messages_card(dataset_dir: Path, splits: list[str], rows: dict[str, int]) -> str:
+def _messages_card(dataset_dir: Path, splits: list[str], rows: dict[str, int],
+                   nbytes: dict[str, int]) -> str:
     meta = {
         "configs": [{"config_name": "default",
                      "data_files": [{"split": s, "path": f"{DATA_DIR}/{s}-*"} for s in splits]}],
         "dataset_info": {
             "features": messages_features()._to_yaml_list(),
-            "splits": [{"name": s, "num_examples": rows[s]} for s in splits],
+            # `datasets` ignores a split list without num_bytes, with a warning
+            "splits": [{"name": s, "num_bytes": nbytes.get(s, 0), "num_examples": rows[s]}
+                       for s in splits],
         },
         "task_categories": ["visual-question-answering"],
         "tags": ["dsconv", "vqa", "trl", "conversational"],
     }
+    name = dataset_dir.resolve().name
     return (f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n\n"
-            f"# {dataset_dir.resolve().name} (chat layout)\n\n"
-            f"Exported by `dsconv export {dataset_dir.resolve().name} --to messages`: one "
+            f"# {md_text(name)} (chat layout)\n\n"
+            f"Exported by {md_code(f'dsconv export {name} --to messages')}: one "
             "conversation a row (`messages`, with an image placeholder in the user turn) and "
             "its image (`images`), the layout TRL's `SFTTrainer` reads for vision-language "
             "models. `id` is the row id in the source dataset.\n")
+
+
+def export(
+    path: str | Path, out: str | Path, *, to: str = "messages", overwrite: bool = False,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Write the dataset in a layout other fine-tuning tools read: `messages` (the chat
+    layout TRL's SFTTrainer reads, as Parquet with a card) or `jsonl` (image files plus
+    `image`/`prefix`/`suffix` JSON Lines, as PaliGemma and Florence-2 notebooks read).
+
+    Example:
+        >>> import dsconv
+        >>> dsconv.export("out/coins-vqa", "out/coins-chat", to="messages").rows["train"]
+        38
+    """
+    return export_dataset(Path(path), to, Path(out), overwrite=overwrite,
+                          progress=progress or no_progress)

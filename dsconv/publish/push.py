@@ -143,3 +143,23 @@ def one_line(text: str, limit: int = 400) -> str:
     """An error on one line: the Hub's messages put the useful part on later lines."""
     text = " ".join(text.split())
     return text[:limit] + "…" if len(text) > limit else text
+
+
+def push(
+    path: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
+    commit_message: str | None = None, token: str | None = None, validate: bool = True,
+    large: bool | None = None,
+) -> PushResult:
+    """Publish a dsconv dataset to a Hub dataset repo in one commit (created if needed), in
+    the layout `datasets.load_dataset(repo_id)` reads as is. A dataset that fails
+    `dsconv.validate` is refused unless `validate=False`; the token comes from `token`,
+    `HF_TOKEN` or the saved login and never appears in an error.
+
+    Example:
+        >>> import dsconv
+        >>> dsconv.push("out/coins-vqa", "me/coins-vqa", private=True).url
+        'https://huggingface.co/datasets/me/coins-vqa'
+    """
+    return push_dataset(Path(path), repo_id, private=private, revision=revision,
+                        commit_message=commit_message, token=token, validate=validate,
+                        large=large)

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 from dsconv.errors import DsconvError
 from dsconv.publish.push import one_line, scrub
-from dsconv.storage.writer import TEMP_PREFIX
+from dsconv.storage.writer import TempFolder
 
 FORMATS = ("coco", "yolov8", "voc")
 READERS = {"coco": "coco", "yolov8": "yolo", "voc": "voc"}  # Roboflow format → dsconv reader
@@ -100,11 +99,11 @@ def pulled(ref: RoboflowRef, fmt: str, near: Path, *, api_key: str | None = None
     next write there.
     """
     near.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-roboflow-", dir=near))
+    temp = TempFolder(near, "roboflow-")
     try:
-        yield download(ref, tmp / "download", fmt=fmt, api_key=api_key)
+        yield download(ref, temp.path / "download", fmt=fmt, api_key=api_key)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        temp.remove()
 
 
 def _explain(exc: BaseException, ref: RoboflowRef, key: str) -> str:

@@ -1,5 +1,5 @@
-"""Deterministic synthetic US-currency detection dataset in COCO, YOLO, VOC, LabelMe, CVAT,
-Label Studio or Hugging Face (Parquet) layout.
+"""Deterministic synthetic US-currency detection dataset in COCO, YOLO, VOC, DOTA, LabelMe,
+CVAT, Label Studio or Hugging Face (Parquet) layout.
 
 Offline stand-in for the Roboflow "money" export that the counting example is built on:
 tests and the demo need the same layouts without a download.
@@ -17,7 +17,8 @@ from dsconv.samples.scene import CLASSES, Scene, make_scene, render_jpeg
 from dsconv.samples.splits import assign
 
 SPLITS: tuple[str, str, str] = ("train", "valid", "test")
-FORMATS: tuple[str, ...] = ("coco", "yolo", "voc", "labelme", "cvat", "labelstudio", "hf")
+FORMATS: tuple[str, ...] = ("coco", "yolo", "voc", "dota", "labelme", "cvat", "labelstudio",
+                           "hf")
 _VOC_SPLIT = {"train": "train", "valid": "val", "test": "test"}
 _DATE = "2024-01-01T00:00:00+00:00"
 
@@ -272,10 +273,27 @@ def _write_hf(out: Path, shots: Shots) -> None:
         pq.write_table(table, out / "data" / f"{name}-00000-of-00001.parquet")
 
 
+def _write_dota(out: Path, shots: Shots) -> None:
+    """`{split}/images/` + `{split}/labelTxt/`: DOTA's header, then each box's four corners
+    clockwise from the top left, its class name and `difficult` 0."""
+    for split, items in shots.items():
+        (out / split / "images").mkdir(parents=True, exist_ok=True)
+        (out / split / "labelTxt").mkdir(parents=True, exist_ok=True)
+        for scene, jpeg in items:
+            (out / split / "images" / scene.file_name).write_bytes(jpeg)
+            lines = ["imagesource:dsconv\n", "gsd:null\n"]
+            for b in scene.boxes:
+                x2, y2 = b.x + b.w, b.y + b.h
+                lines.append(f"{b.x} {b.y} {x2} {b.y} {x2} {y2} {b.x} {y2} {b.category} 0\n")
+            label = out / split / "labelTxt" / f"{Path(scene.file_name).stem}.txt"
+            label.write_text("".join(lines), encoding="utf-8")
+
+
 _WRITERS: dict[str, Callable[[Path, Shots], None]] = {
     "coco": _write_coco,
     "yolo": _write_yolo,
     "voc": _write_voc,
+    "dota": _write_dota,
     "labelme": _write_labelme,
     "cvat": _write_cvat,
     "labelstudio": _write_labelstudio,

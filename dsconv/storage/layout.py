@@ -14,6 +14,8 @@ import pyarrow as pa
 
 DATA_DIR = "data"
 CARD_FILE = "README.md"
+REPORT_FILE = "conversion_report.json"
+ANNOTATIONS_FILE = "annotations.jsonl"  # one split's lines in a JSON Lines export
 SPLIT_ORDER = ("train", "validation", "test")
 
 

@@ -66,11 +66,35 @@ TaskFn = Callable[[Any, TaskContext], Iterator[QA]]
 CheckFn = Callable[[dict[str, Any], Vocabulary | None], str | None]
 ScoreFn = Callable[[list[dict[str, Any]], list[str | None]], TaskScore]
 ExtrasFn = Callable[[Vocabulary], dict[str, Any]]
+Box = tuple[str, tuple[float, float, float, float]]  # (label, pixel xyxy), as metrics.boxes
+ParseBoxesFn = Callable[[str | None, dict[str, Any]], list[Box] | None]
+ReferenceBoxesFn = Callable[[dict[str, Any]], list[Box]]
 
 # What a model must be able to emit to learn a task's answers. Adapters declare the syntaxes
 # they can learn (`ModelAdapter.answer_syntaxes`); a task names the one its answers use.
 TEXT = "text"  # plain text: JSON, numbers, words
 FLORENCE_LOCATIONS = "florence-locations"  # Florence-2's <loc_0>…<loc_999> tokens
+PALIGEMMA_LOCATIONS = "paligemma-locations"  # PaliGemma's <loc0000>…<loc1023> tokens
+# JSON boxes whose coordinates follow the family's own convention (a 0–1000 grid, or pixels of
+# the processor's resized input): only a family that knows its convention can learn them.
+JSON_BOXES = "json-boxes"
+
+
+@dataclass(frozen=True)
+class BoxConvention:
+    """How a family writes coordinates in text answers.
+
+    `relative-1000`: integers on a 0–1000 grid relative to the image (Qwen3-VL, Qwen2-VL).
+    `resized-pixels`: integer pixels of the image as the processor resized it (Qwen2.5-VL);
+    `resized` is that (width, height).
+    """
+
+    name: str = "relative-1000"
+    resized: tuple[int, int] | None = None
+
+
+RenderFn = Callable[[dict[str, Any], BoxConvention], str]
+RestoreFn = Callable[[str, dict[str, Any], BoxConvention], str]
 
 
 @dataclass(frozen=True)
@@ -87,6 +111,16 @@ class Task:
     validation_metric: ValidationMetric = "exact_match"  # picks the best epoch in training
     answer_syntax: str = TEXT
     report_extras: ExtrasFn | None = None  # what the report records under `task_extras`
+    # Box tasks: the answer read back as (label, pixel xyxy) boxes (None: nothing readable),
+    # and the row's reference boxes labelled as answers spell them; `dsconv preview
+    # --failures` draws both.
+    parse_boxes: ParseBoxesFn | None = None
+    reference_boxes: ReferenceBoxesFn | None = None
+    # Tasks whose stored answer is one family's coordinate convention among several: the row's
+    # answer rendered in another convention (for training), and a model's answer in its
+    # convention rewritten in the stored one (before scoring).
+    render_answer: RenderFn | None = None
+    restore_answer: RestoreFn | None = None
 
 
 _MODULES = {
@@ -95,6 +129,11 @@ _MODULES = {
     "presence": "dsconv.tasks.presence",
     "list-objects": "dsconv.tasks.list_objects",
     "florence-od": "dsconv.tasks.florence_od",
+    "florence-grounding": "dsconv.tasks.florence_grounding",
+    "florence-ovd": "dsconv.tasks.florence_grounding",
+    "paligemma-detect": "dsconv.tasks.paligemma_detect",
+    "json-boxes": "dsconv.tasks.json_boxes",
+    "json-points": "dsconv.tasks.json_points",
     "docvqa": "dsconv.tasks.docvqa",
 }
 _REGISTRY: dict[str, Task] = {}
@@ -107,13 +146,16 @@ def register(
     name: str, summary: str, check: CheckFn | None = None, prompts: tuple[str, ...] = (), *,
     kind: SampleKind = "detection", score: ScoreFn | None = None,
     validation_metric: ValidationMetric = "exact_match", answer_syntax: str = TEXT,
-    report_extras: ExtrasFn | None = None,
+    report_extras: ExtrasFn | None = None, parse_boxes: ParseBoxesFn | None = None,
+    reference_boxes: ReferenceBoxesFn | None = None, render_answer: RenderFn | None = None,
+    restore_answer: RestoreFn | None = None,
 ) -> Callable[[TaskFn], TaskFn]:
     """Decorator: make the decorated question builder the task `name`."""
 
     def wrap(fn: TaskFn) -> TaskFn:
         _REGISTRY[name] = Task(name, summary, fn, check, prompts, kind, score,
-                               validation_metric, answer_syntax, report_extras)
+                               validation_metric, answer_syntax, report_extras, parse_boxes,
+                               reference_boxes, render_answer, restore_answer)
         return fn
 
     return wrap
@@ -175,6 +217,24 @@ def references(row: dict[str, Any]) -> list[str]:
 
 def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def answer_in(row: dict[str, Any], convention: BoxConvention | None) -> str:
+    """The row's answer as a family using `convention` must learn it: rendered by the task
+    when its coordinates depend on the model (`render_answer`), else the stored answer."""
+    task = find_task(row["task"])
+    if convention is None or task is None or task.render_answer is None:
+        return row["answer"]
+    return task.render_answer(row, convention)
+
+
+def restored(text: str, row: dict[str, Any], convention: BoxConvention | None) -> str:
+    """A model's answer to the row, written as the stored answers are (`restore_answer`), so
+    `dsconv score` reads it against the row."""
+    task = find_task(row["task"])
+    if convention is None or task is None or task.restore_answer is None:
+        return text
+    return task.restore_answer(text, row, convention)
 
 
 def bad_reference(row: dict[str, Any], what: str) -> DsconvError:

@@ -28,9 +28,10 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
-from dsconv.metrics.boxes import Box, coco_to_boxes, match_rate, mean_average_precision
+from dsconv.metrics.boxes import Box, coco_to_boxes
 from dsconv.schemas.samples import DetectionSample, Vocabulary
 from dsconv.tasks.base import FLORENCE_LOCATIONS, QA, TaskContext, TaskScore, register
+from dsconv.tasks.grounding import ParsedBoxes, score_boxes
 
 NAME = "florence-od"
 TOKEN = "<OD>"
@@ -174,21 +175,26 @@ def parse_boxes(text: str | None, width: int, height: int) -> list[Box] | None:
             for name, bins in found]
 
 
+def _parsed(text: str | None, row: dict[str, Any]) -> ParsedBoxes | None:
+    boxes = parse_boxes(text, row["width"], row["height"])
+    return None if boxes is None else ParsedBoxes(boxes)
+
+
+def row_boxes(text: str | None, row: dict[str, Any]) -> list[Box] | None:
+    """The descriptor's `parse_boxes`: the answer as boxes in the row's image."""
+    return parse_boxes(text, row["width"], row["height"])
+
+
+def reference_boxes(row: dict[str, Any]) -> list[Box]:
+    """The row's objects as (name as answers spell it, pixel xyxy)."""
+    return coco_to_boxes(row["objects"]["bbox"], row["objects"]["category"], florence_name)
+
+
 def score(rows: list[dict[str, Any]], preds: list[str | None]) -> TaskScore:
-    """Parse rate, mAP@0.5 and mAP@0.5:0.95 (supervision), AP per class; a row scores its
-    one-to-one box match rate."""
-    refs = [coco_to_boxes(row["objects"]["bbox"], row["objects"]["category"], florence_name)
-            for row in rows]
-    got = [parse_boxes(pred, row["width"], row["height"])
-           for row, pred in zip(rows, preds, strict=True)]
-    found = mean_average_precision(got, refs)
-    metrics = {"parse_rate": sum(g is not None for g in got) / len(got) if got else 0.0}
-    metrics.update({k: v for k, v in found.items() if k != "per_class"})
-    return TaskScore(
-        metrics,
-        [match_rate(g, r) for g, r in zip(got, refs, strict=True)],
-        per_class=found.get("per_class", {}),
-    )
+    """Parse rate, mAP@0.5 and mAP@0.5:0.95 (supervision), AP per class, counts from the
+    boxes (`dsconv.tasks.grounding.score_boxes`); a row scores its one-to-one box match rate.
+    The whole answer must parse: a truncated or chatty one predicts nothing."""
+    return score_boxes(rows, preds, _parsed, reference_boxes)
 
 
 def report_extras(vocabulary: Vocabulary) -> dict[str, Any]:
@@ -198,7 +204,7 @@ def report_extras(vocabulary: Vocabulary) -> dict[str, Any]:
 
 @register(NAME, "Florence-2 detection target: '<OD>' → name<loc_x1><loc_y1><loc_x2><loc_y2>…",
           check, (TOKEN,), score=score, answer_syntax=FLORENCE_LOCATIONS,
-          report_extras=report_extras)
+          report_extras=report_extras, parse_boxes=row_boxes, reference_boxes=reference_boxes)
 def florence_od(sample: DetectionSample, ctx: TaskContext) -> Iterator[QA]:
     """Always asks the bare `<OD>` token: Florence-2's processor rejects anything beside it,
     so `--prompt` and paraphrases do not apply."""

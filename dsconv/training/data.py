@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Sampler
 from dsconv.errors import DsconvError
 from dsconv.storage.dataset import shard_paths
 from dsconv.storage.images import decode_image as upright_rgb
+from dsconv.training.hub import check_source
 
 REQUIRED_COLUMNS = ("image", "question", "answer")
 COLUMNS = ("id", "image", "task", "question", "answer", "answers")
@@ -30,8 +31,10 @@ def is_local(source: str) -> bool:
 
 
 def split_names(source: str) -> list[str]:
+    """The dataset's splits; a missing folder or an unreachable Hub is one line, at once."""
     if is_local(source):
         return list(shard_paths(source))
+    check_source(source, "dataset", "DATASET")
     try:
         return list(datasets.get_dataset_split_names(source))
     except Exception as exc:
@@ -42,10 +45,9 @@ def load_split(source: str, split: str, cache_dir: str | None = None) -> dataset
     """One split with images left encoded (`{bytes, path}`), checked for the columns we need."""
     try:
         if is_local(source):
+            # Not load_dataset("parquet"): that pings a download counter on the network.
             files = [str(p) for p in shard_paths(source, split)[split]]
-            ds = datasets.load_dataset(
-                "parquet", data_files={split: files}, split=split, cache_dir=cache_dir
-            )
+            ds = datasets.Dataset.from_parquet(files, split=split, cache_dir=cache_dir)
         else:
             ds = datasets.load_dataset(source, split=split, cache_dir=cache_dir)
     except DsconvError:

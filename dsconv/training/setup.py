@@ -13,9 +13,11 @@ import torch
 
 from dsconv.errors import DsconvError
 from dsconv.models.base import ModelAdapter
+from dsconv.storage.writer import check_apart
 from dsconv.training import data
 from dsconv.training.checkpoint import latest_checkpoint
 from dsconv.training.config import TrainConfig, merge_resume
+from dsconv.training.hub import check_source
 
 FINAL = "final"
 BEST = "best"
@@ -33,6 +35,8 @@ def open_run_dir(config: TrainConfig, resume: str | Path | None) -> tuple[Path, 
     if missing:
         raise DsconvError(f"missing {', '.join(missing)}")
     run_dir = Path(config.output)
+    if Path(config.dataset).exists():  # a local dataset, not a Hub id
+        check_apart(run_dir, [Path(config.dataset)])
     if latest_checkpoint(run_dir) or (run_dir / FINAL).exists():
         raise DsconvError(f"{run_dir} already holds a run: continue it with --resume {run_dir} "
                           "or choose another --output")
@@ -75,8 +79,11 @@ def load_data(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> tuple[Any, A
 
 
 def load_adapter(adapter_cls: type[ModelAdapter], cfg: TrainConfig) -> ModelAdapter:
+    """The checkpoint from a local folder or the Hub; a missing folder or an unreachable Hub is
+    reported in seconds, not after huggingface_hub's retries."""
+    base = check_source(cfg.base, "model", "--base", cfg.revision)
     try:
-        return adapter_cls.from_pretrained(cfg.base, cfg.revision, dtype=torch.float32)
+        return adapter_cls.from_pretrained(base, cfg.revision, dtype=torch.float32)
     except DsconvError:
         raise
     except Exception as exc:
@@ -86,6 +93,8 @@ def load_adapter(adapter_cls: type[ModelAdapter], cfg: TrainConfig) -> ModelAdap
 
 def prepare_model(adapter: ModelAdapter, cfg: TrainConfig) -> list[torch.nn.Module]:
     """Freeze the vision tower, add LoRA, enable checkpointing; returns the frozen modules."""
+    if not cfg.freeze_vision and adapter.vision_untrainable:
+        raise DsconvError(f"--no-freeze-vision: {adapter.vision_untrainable}; train without it")
     frozen = adapter.vision_modules() if cfg.freeze_vision else []
     for module in frozen:
         module.requires_grad_(False)

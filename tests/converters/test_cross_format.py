@@ -1,7 +1,7 @@
-"""The same coins written in every sample format (COCO, YOLO, VOC, LabelMe, CVAT, Label
+"""The same coins written in every sample format (COCO, YOLO, VOC, DOTA, LabelMe, CVAT, Label
 Studio, Hugging Face) convert to the same rows.
 
-Image ids differ by design (COCO's are integers, YOLO's and VOC's file stems), so rows are
+Image ids differ by design (COCO's are integers, the others' file stems), so rows are
 matched by split and source file name.
 """
 
@@ -12,17 +12,13 @@ from typing import Any
 
 import pytest
 
-from dsconv.converters.base import Ledger, ReaderOptions
-from dsconv.converters.registry import get_reader
-from dsconv.pipeline.convert import ConvertOptions, convert_detection
+import dsconv
 from dsconv.samples.coins import write_coins
 from dsconv.samples.scene import CLASSES
 from dsconv.storage.dataset import iter_rows
-from dsconv.tasks.base import TaskContext, get_task
-from dsconv.validation import validate_dataset
 
-FORMATS = ("coco", "yolo", "voc", "labelme", "cvat", "labelstudio", "hf")
-UNORDERED = ("voc", "labelme", "labelstudio")  # formats with no class order of their own
+FORMATS = ("coco", "yolo", "voc", "dota", "labelme", "cvat", "labelstudio", "hf")
+UNORDERED = ("voc", "dota", "labelme", "labelstudio")  # formats with no class order of their own
 # The coins' boxes are whole pixels and YOLO keeps six decimals, so agreement is far tighter
 # than a pixel; a pixel's slack would hide an off-by-one in the VOC corner convention.
 BOX_TOLERANCE = 0.01
@@ -31,13 +27,9 @@ BOX_TOLERANCE = 0.01
 def convert(fmt: str, src: Path, out: Path) -> dict[tuple[str, str], dict[str, Any]]:
     """Rows keyed by (split, image file name). Formats with no class order of their own are
     given one."""
-    options = ReaderOptions(noun="currency", classes=CLASSES if fmt in UNORDERED else None)
-    ledger = Ledger()
-    reader = get_reader(fmt)(src, ledger, options)
-    context = TaskContext(reader.vocabulary())
-    convert_detection(reader, ledger,
-                      ConvertOptions(out=out, tasks=[get_task("count-json")], context=context))
-    assert validate_dataset(out).ok
+    dsconv.convert(src, out, format=fmt, noun="currency",
+                   classes=CLASSES if fmt in UNORDERED else None)
+    assert dsconv.validate(out).ok
     rows = {}
     for row in iter_rows(out):
         key = (row["id"].split("/")[0], row["image"]["path"])

@@ -363,9 +363,13 @@ def test_a_fifo_or_device_named_as_an_image_is_unreadable_not_a_hang(tmp_path: P
     _write_table(src / "val.csv", [
         {"image": name, "question": "q?", "answers": "a"}
         for name in ("pages/pipe.jpg", "pages/zero.jpg", "pages/missing.jpg")])
-    report = _convert(src, tmp_path / "out", "--allow-outside-root")
+    report = _convert(src, tmp_path / "out", "--allow-outside-root", "--allow-empty")
     assert report["splits"]["validation"]["questions_dropped"] == {
         "missing_image": 1, "unreadable_image": 2}
+    result = run_cli("docvqa-to-vqa", src, tmp_path / "out2", "--allow-outside-root")
+    assert result.exit_code == 1
+    assert "every question was dropped (unreadable_image: 2, missing_image: 1" in str(
+        result.exception)
 
 
 def test_data_files_must_be_regular_files_inside_the_folder(tmp_path: Path) -> None:
@@ -486,7 +490,7 @@ def test_cells_in_the_report_are_short_escaped_excerpts(tmp_path: Path) -> None:
          "questionId": "\x1b[2J" + "7" * 5000},
         {"image": "pages/" + "y" * 240 + ".jpg", "question": "q?", "answers": "a",
          "questionId": "[red]boom[/]\n"}])
-    report = _convert(src, tmp_path / "out")
+    report = _convert(src, tmp_path / "out", "--allow-empty")
     assert report["splits"]["train"]["questions_dropped"] == {"missing_image": 1,
                                                               "unsafe_path": 1}
     for drop in report["drops"]:

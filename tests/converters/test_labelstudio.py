@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from dsconv.converters.base import Ledger, ReaderOptions
-from dsconv.converters.labelstudio import LabelStudioReader, detect, rotated_fraction
+from dsconv.converters.labelstudio import (
+    LabelStudioOptions,
+    LabelStudioReader,
+    detect,
+    rotated_fraction,
+)
 from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.samples.coins import write_coins
 from tests.helpers import convert_coins, read_all, write_image, write_text
@@ -146,7 +151,7 @@ def test_images_are_found_by_name_only(tmp_path: Path) -> None:
     assert reports["train"].images_dropped == {"ambiguous_image": 1, "missing_image": 2}
     assert any("--images" in (d.detail or "") for d in ledger.drops)
     _, _, samples, _ = read_all(LabelStudioReader, root,
-                                ReaderOptions(images_dir=root / "pics" / "a"))
+                                LabelStudioOptions(images_dir=root / "pics" / "a"))
     assert [s.file_name for s in samples["train"]] == ["same.jpg"]
 
 

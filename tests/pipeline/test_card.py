@@ -134,3 +134,75 @@ def test_examples_with_backticks_keep_their_fence(text: str) -> None:
 
     fence, body, close = _fenced(text, "text")
     assert body == text and fence.startswith(close) and close not in text
+
+
+HOSTILE = '<img src=x onerror="alert(1)">'
+
+
+def _hostile_card(coins_vqa: Path) -> str:
+    """The coins card with every text a stranger's dataset controls made hostile."""
+    from dsconv.pipeline.card import CardInfo, render_card
+
+    report = _report(coins_vqa)
+    rename = {c: f"{c}{HOSTILE}" for c in report.classes}
+    rename[report.classes[0]] = "a|b [x](javascript:alert(1)) `c` <script>alert(1)</script>"
+    data = report.model_dump()
+    data["classes"] = [rename[c] for c in report.classes]
+    for split in data["splits"].values():
+        split["per_class"] = {rename[c]: n for c, n in split["per_class"].items()}
+    data["source_format"] = f"coco{HOSTILE}"
+    hostile = ConversionReport.model_validate(data)
+    info = CardInfo(name=f"coins{HOSTILE}", source=f"x` {HOSTILE} `y", command="dsconv",
+                    examples=[(f"q{HOSTILE}", "a\n```\n<script>alert(1)</script>")],
+                    notes=[f"Questions start with `<DocVQA>`. {HOSTILE}"],
+                    repo_id=f'me/x")\n```\n{HOSTILE}')
+    return render_card(hostile, info)
+
+
+def test_card_shows_hostile_names_as_text_never_as_html(coins_vqa: Path) -> None:
+    """Class names, the source, the title and notes reach README.md, which the Hub renders
+    as Markdown with HTML: none of them may become a tag or a link."""
+    from markdown_it import MarkdownIt
+
+    text = _hostile_card(coins_vqa)
+    _, body = text[4:].split("\n---\n", 1)
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(body)
+    assert re.findall(r"<img[^>]*>", html) == [  # only the card's own histogram
+        f'<img src="{HISTOGRAM_FILE}" alt="Objects per class" />']
+    assert "<script" not in html and 'href="javascript' not in html
+    assert "&lt;img src=x onerror=" in html  # shown, as text
+    assert "<code>&lt;DocVQA&gt;</code>" in html  # a note's code span kept
+    rows = re.findall(r"<tr>\n(.*?)</tr>", html, re.DOTALL)
+    classes = [row for row in rows if "alert" in row]
+    assert len(classes) == len(_report(coins_vqa).classes)
+    assert all(row.count("<td") == 5 for row in classes)  # a | in a name adds no cell
+
+
+def test_a_regenerated_hostile_card_is_stable(coins_vqa: Path, tmp_path: Path) -> None:
+    """Escaping is idempotent: a card regenerated from itself keeps its notes as they were."""
+    from dsconv.pipeline.card import read_card_info
+
+    folder = shutil.copytree(coins_vqa, tmp_path / "d")
+    (folder / "README.md").write_text(_hostile_card(coins_vqa), encoding="utf-8")
+    assert run_cli("card", folder).exit_code == 0
+    first = (folder / "README.md").read_text(encoding="utf-8")
+    assert run_cli("card", folder).exit_code == 0
+    assert (folder / "README.md").read_text(encoding="utf-8") == first
+    assert "<img" not in "".join(read_card_info(folder).notes)
+
+
+def test_class_histogram_stays_bounded_with_many_classes() -> None:
+    """One bar a class made a 26 px row each: 5,000 classes, a 130,000-pixel picture."""
+    import io
+
+    from dsconv.inspect.charts import histogram_png
+
+    counts = {f"class-{i:04d}-" + "x" * 200: i for i in range(300)}
+    with Image.open(io.BytesIO(histogram_png(counts, "t"))) as image:
+        assert image.size[0] == 720 and image.size[1] < 1500
+    from dsconv.inspect.charts import MAX_BARS, capped
+
+    bars = capped(counts)
+    assert len(bars) == MAX_BARS + 1
+    assert bars[0] == (f"class-0299-{'x' * 200}", 299)
+    assert bars[-1] == ("250 other classes", sum(range(250)))

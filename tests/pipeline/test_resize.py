@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -157,3 +160,82 @@ def test_documents_resize_the_same_with_two_workers(
     assert read_report(outs["1"]) == read_report(outs["2"])
     for path in sorted((outs["1"] / "data").glob("*.parquet")):
         assert path.read_bytes() == (outs["2"] / "data" / path.name).read_bytes()
+
+
+# --- memory: decoded pixels in flight are bounded, whatever the worker count --------------------
+
+
+def encoded(size: tuple[int, int], fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (30, 90, 160)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def test_decode_cost_counts_the_reduced_jpeg_decode() -> None:
+    from dsconv.pipeline.resize import BYTES_PER_PIXEL, decode_cost
+
+    jpeg, png = encoded((64, 48), "JPEG"), encoded((64, 48), "PNG")
+    # 4000x3000 to 768x576: libjpeg decodes at 1/4 (1000x750), a PNG decodes whole
+    assert decode_cost(jpeg, 4000, 3000, (768, 576)) == 1000 * 750 * BYTES_PER_PIXEL
+    assert decode_cost(png, 4000, 3000, (768, 576)) == 4000 * 3000 * BYTES_PER_PIXEL
+    assert decode_cost(jpeg, 1000, 800, (768, 614)) == 1000 * 800 * BYTES_PER_PIXEL
+
+
+def test_a_decompression_bomb_is_not_resized() -> None:
+    import warnings
+
+    from tests.image_bombs import png_bomb
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for bomb in (png_bomb(), png_bomb(10000, 10000)):
+            problem = resize_image(bomb, 100, 100)
+            assert isinstance(problem, str) and "pixels" in problem
+            assert "DecompressionBomb" not in problem
+
+
+class ThreadWorkers:
+    """`Workers` stand-in running jobs on 4 threads, recording at each submit the decoding
+    cost of the jobs submitted and not finished (what the real workers may hold at once)."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from dsconv.storage.parallel import Workers
+
+        self.pool = ThreadPoolExecutor(4)
+        self.window = 32
+        self.in_order = Workers(4).in_order
+        self.pending: list[tuple[object, int]] = []
+        self.most = 0
+
+    def submit(self, fn: Callable[..., Any], data: bytes, width: int, height: int) -> Future:
+        from dsconv.pipeline.resize import decode_cost
+
+        sample_size = Image.open(io.BytesIO(data)).size
+        cost = decode_cost(data, *sample_size, (width, height))
+        self.pending = [(f, c) for f, c in self.pending if not f.done()]
+        self.most = max(self.most, cost + sum(c for _, c in self.pending))
+        future = self.pool.submit(fn, data, width, height)
+        self.pending.append((future, cost))
+        return future
+
+
+def test_decoding_in_flight_stays_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsconv.converters.base import DetectionSample, Ledger
+    from dsconv.pipeline.resize import BYTES_PER_PIXEL, Resizer
+
+    one = 1200 * 1200 * BYTES_PER_PIXEL
+    monkeypatch.setattr("dsconv.pipeline.resize.RESIZE_MEMORY_BUDGET", 2 * one)
+    data = encoded((1200, 1200), "PNG")
+    samples = [DetectionSample("train", str(i), f"{i}.png", data, 1200, 1200, [])
+               for i in range(10)]
+    workers = ThreadWorkers()
+    ledger = Ledger()
+    ledger.split("train")
+    resizer = Resizer(100, workers, ledger)  # type: ignore[arg-type]
+    items = [((0, i), sample, f"digest{i}") for i, sample in enumerate(samples)]
+    out = list(resizer.run(items))
+    workers.pool.shutdown()
+    assert [s.width for _, s, _ in out] == [100] * 10
+    assert one < workers.most <= 2 * one

@@ -4,10 +4,11 @@ whole run row for row; mismatched or incomplete sets of parts are refused."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -18,7 +19,7 @@ from dsconv.pipeline.shard import Share
 from dsconv.storage.dataset import REPORT_FILE, shard_paths
 from dsconv.tasks.base import TaskContext, get_task
 from dsconv.validation import validate_dataset
-from tests.helpers import run_cli
+from tests.helpers import assert_one_line_error, run_cli, run_main
 from tests.scale_data import MAX_SIDE, write_messy_coco
 
 PARTS = 3
@@ -123,7 +124,7 @@ def test_merge_refuses_whole_datasets_and_broken_parts(messy: Path, tmp_path: Pa
     parts = convert_parts(messy, tmp_path / "parts", count=2)
     (parts[1] / "part" / "ledger.json").unlink()
     assert "ledger.json: missing" in str(merge(*parts, tmp_path / "out").exception)
-    assert "is one of the parts" in str(merge(parts[0], parts[1], parts[0]).exception)
+    assert "overlaps the source" in str(merge(parts[0], parts[1], parts[0]).exception)
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -170,3 +171,77 @@ def test_one_part_of_one_is_the_whole(messy: Path, tmp_path: Path) -> None:
     (part,) = convert_parts(messy, tmp_path / "parts", count=1)
     assert merge(part, tmp_path / "merged").exit_code == 0
     assert report_without_part(tmp_path / "merged") == report_without_part(whole)
+
+
+# --- merge checks what it joins against what each part recorded ---------------------------
+
+@pytest.fixture(scope="module")
+def two_parts(messy: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return convert_parts(messy, tmp_path_factory.mktemp("two-parts"), count=2)
+
+
+def copied_parts(parts: list[Path], root: Path) -> list[Path]:
+    import shutil
+
+    return [shutil.copytree(part, root / part.name) for part in parts]
+
+
+def rewrite_row(shard: Path, index: int, change: Callable[[dict], None]) -> str:
+    """Change one row of a shard in place, as an editor would; returns the row's id."""
+    table = pq.read_table(shard)
+    rows = table.to_pylist()
+    change(rows[index])
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), shard)
+    return rows[index]["id"]
+
+
+def flip_a_byte(row: dict) -> None:
+    data = bytearray(row["image"]["bytes"])
+    data[len(data) // 2] ^= 0xFF
+    row["image"]["bytes"] = bytes(data)
+
+
+@pytest.mark.parametrize(("change", "what"), [
+    (lambda row: row.update(answer=row["answer"] + " "), "row(s) of image"),
+    (lambda row: row["objects"]["bbox"][0].__setitem__(0, 1.5) if row["objects"]["bbox"]
+     else row.update(question="?"), "row(s) of image"),
+    (flip_a_byte, "image bytes differ"),
+], ids=["answer", "box", "image bytes"])
+def test_merge_refuses_a_part_edited_or_corrupted_since_it_was_written(
+    two_parts: list[Path], tmp_path: Path, change: Callable[[dict], None], what: str
+) -> None:
+    parts = copied_parts(two_parts, tmp_path)
+    shard = shard_paths(parts[1], "train")["train"][0]
+    row_id = rewrite_row(shard, 1, change)
+    line = assert_one_line_error(run_main("merge", *parts, tmp_path / "out"), what)
+    assert f"{parts[1]}: data/{shard.name} row 1 ('{row_id}')" in line
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".dsconv-tmp-*"))
+
+
+def test_unchanged_parts_still_merge_after_a_rewrite(two_parts: list[Path],
+                                                     tmp_path: Path) -> None:
+    """The digests are of the rows' values, not the file's bytes: a shard written again with
+    the same rows (another pyarrow, other row groups) merges."""
+    parts = copied_parts(two_parts, tmp_path)
+    shard = shard_paths(parts[0], "train")["train"][0]
+    pq.write_table(pq.read_table(shard), shard, row_group_size=7)
+    assert run_main("merge", *parts, tmp_path / "out").exit_code == 0
+
+
+def test_merge_refuses_a_deeply_nested_ledger(two_parts: list[Path], tmp_path: Path) -> None:
+    parts = copied_parts(two_parts, tmp_path)
+    (parts[1] / "part" / "ledger.json").write_text("[" * 5000 + "]" * 5000)
+    assert_one_line_error(run_main("merge", *parts, tmp_path / "out"), "ledger.json",
+                          "nested too deeply")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not parquet"])
+def test_merge_refuses_a_damaged_shard(two_parts: list[Path], tmp_path: Path,
+                                       damage: str) -> None:
+    parts = copied_parts(two_parts, tmp_path)
+    shard = shard_paths(parts[1], "train")["train"][0]
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"hello" * 100)
+    assert_one_line_error(run_main("merge", *parts, tmp_path / "out"), str(shard))
+    assert not (tmp_path / "out").exists()

@@ -80,3 +80,18 @@ def test_image_file_names_are_safe_and_unique() -> None:
         assert "/" not in name and not name.startswith(".") and name not in used
         used.add(name)
     assert used == {"photo.jpg", "photo-1.jpg", "passwd", "id_7.jpg", "id_7-1.jpg"}
+
+
+def test_messages_card_splits_are_what_datasets_reads(coins_vqa: Path, tmp_path: Path) -> None:
+    """Without num_bytes, `datasets` ignored the card's splits: "The `splits` field in YAML is
+    malformed or missing the name/num_examples/num_bytes fields"."""
+    import yaml
+
+    out = tmp_path / "chat"
+    assert run_cli("export", coins_vqa, "--to", "messages", out).exit_code == 0
+    text = (out / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(text[4:text.index("\n---\n", 4)])
+    splits = datasets.splits.SplitDict._from_yaml_list(meta["dataset_info"]["splits"])
+    for split in SPLITS:
+        assert splits[split].num_examples == len(list(iter_rows(coins_vqa, split)))
+        assert splits[split].num_bytes > 0

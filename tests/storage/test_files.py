@@ -46,3 +46,29 @@ def test_excerpt_is_short_and_escaped():
     quoted = excerpt("x" * 500, 10)
     assert quoted == "'xxxxxxxxxx'…"
     assert "\x1b" not in excerpt("\x1b[31mred")
+
+
+def test_reading_a_small_file_allocates_its_size_not_its_bound(tmp_path):
+    """Images are read with a 256 MiB bound: a buffer of the bound for each 60 KB image made
+    reading three and a half times slower."""
+    import tracemalloc
+
+    from dsconv.storage.files import MAX_IMAGE_BYTES
+
+    file = tmp_path / "a.jpg"
+    file.write_bytes(b"x" * 60_000)
+    tracemalloc.start()
+    try:
+        assert len(read_bytes(file, MAX_IMAGE_BYTES)) == 60_000
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_a_file_that_grows_while_read_is_refused(tmp_path, monkeypatch):
+    file = tmp_path / "a.jpg"
+    file.write_bytes(b"x" * 50)
+    monkeypatch.setattr(os, "read", lambda fd, n: b"y" * n)  # it never ends
+    with pytest.raises(FileTooLargeError, match="grew"):
+        read_bytes(file, 100)

@@ -6,6 +6,9 @@ Everything is built once per session into temporary folders and loaded through t
 
 from __future__ import annotations
 
+import errno
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +31,32 @@ def _quiet_small_cpu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
         mp.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path_factory.mktemp("hf-cache")))
         yield
     torch.set_num_threads(threads)
+
+
+LOOPBACK = ("127.", "::1", "localhost")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _loopback_only() -> Iterator[None]:
+    """No training test may reach past this machine: a Hub lookup that slipped through fails
+    at once instead of sending a request (DESIGN: tests never reach the network)."""
+    connect, getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def local_connect(sock: socket.socket, address, *args, **kwargs):
+        host = address[0] if isinstance(address, tuple) else ""
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not host.startswith(LOOPBACK):
+            raise OSError(errno.ENETUNREACH, f"tests reach loopback only, not {host}")
+        return connect(sock, address, *args, **kwargs)
+
+    def local_names(host, *args, **kwargs):
+        if host is not None and not str(host).startswith(LOOPBACK):
+            raise socket.gaierror(socket.EAI_NONAME, f"tests resolve loopback only, not {host}")
+        return getaddrinfo(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", local_connect)
+        mp.setattr(socket, "getaddrinfo", local_names)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +92,35 @@ def make_config(tiny_florence2: Path, tiny_vqa: Path, tmp_path: Path):
         return TrainConfig(**values)
 
     return make
+
+
+class NoNetwork:
+    """Socket stand-ins: each attempt is counted, then refused, or held until the test ends."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.hang = False
+        self.released = threading.Event()
+
+    def refuse(self, *args, **kwargs):
+        self.attempts += 1
+        if self.hang:
+            self.released.wait(30)
+        raise OSError(errno.ENETUNREACH, "Network is unreachable (test)")
+
+    def no_name(self, *args, **kwargs):
+        self.attempts += 1
+        if self.hang:
+            self.released.wait(30)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (test)")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch):
+    net = NoNetwork()
+    monkeypatch.setattr(socket, "getaddrinfo", net.no_name)
+    monkeypatch.setattr(socket.socket, "connect", net.refuse)
+    monkeypatch.setattr(socket, "create_connection", net.refuse)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    yield net
+    net.released.set()

@@ -308,3 +308,25 @@ def test_remote_config_gets_its_v4_defaults_back() -> None:
     native = PhiConfig()
     restore_v4_config_defaults(native)
     assert native.rope_parameters["rope_type"] == "default"
+
+
+def test_the_moondream2_extra_installs_what_the_remote_code_imports() -> None:
+    """`pip install 'dsconv[moondream2]'` brings the train extra and einops; torchvision is the
+    one import it cannot pin (it must match the installed torch build), so errors name it."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    names = {req.split(">")[0].split("=")[0].split("[")[0] for req in extras["moondream2"]}
+    assert "dsconv[train]" in extras["moondream2"]
+    assert set(moondream2.REMOTE_CODE_PACKAGES) - names == {"torchvision"}
+    assert "pip install 'dsconv[moondream2]'" in moondream2.INSTALL_HINT
+
+
+def test_train_help_says_base_takes_a_hub_id_or_a_folder() -> None:
+    from tests.helpers import run_cli
+
+    help_text = " ".join(run_cli("train", "--help").output.replace("│", " ").split())
+    assert "a Hub id (owner/name) or a local model folder" in help_text
+    assert "2024-04-02" in help_text

@@ -21,7 +21,7 @@ from dsconv.models.florence2 import Florence2Adapter
 from dsconv.training.config import TrainConfig, save_run
 from dsconv.training.loop import train
 from dsconv.training.runlog import read_metrics
-from tests.helpers import run_cli
+from tests.helpers import out_beside, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,11 +71,11 @@ def test_missing_gpu_is_reported_before_any_work(
 def test_unloadable_checkpoint(tiny_vqa: Path, tmp_path: Path) -> None:
     result = run_cli("train", tiny_vqa, "--model", "florence2", "--output", tmp_path / "run",
                      "--base", tmp_path / "no-such-model", "--device", "cpu")
-    assert "cannot load a florence2 checkpoint" in _error(result)
+    assert "no-such-model: no such folder" in _error(result)
 
 
 def test_not_a_dataset(tmp_path: Path, tiny_florence2: Path) -> None:
-    result = run_cli("train", tmp_path, "--model", "florence2", "--output", tmp_path / "run",
+    result = run_cli("train", tmp_path, "--model", "florence2", "--output", out_beside(tmp_path),
                      "--base", tiny_florence2, "--device", "cpu")
     assert "not a dsconv dataset" in _error(result)
 
@@ -105,6 +105,16 @@ def test_run_directory_is_never_overwritten(make_config) -> None:
     assert [r["loss"] for r in read_metrics(run)] != [9.0]
     with pytest.raises(DsconvError, match="already holds a run"):
         train(config)
+
+
+@pytest.mark.parametrize("where", ["inside", "is", "holds"])
+def test_run_directory_is_apart_from_the_dataset(make_config, tiny_vqa: Path,
+                                                 where: str) -> None:
+    output = {"inside": tiny_vqa / "run", "is": tiny_vqa, "holds": tiny_vqa.parent}[where]
+    before = sorted(p.name for p in tiny_vqa.rglob("*"))
+    with pytest.raises(DsconvError, match="overlaps the source"):
+        train(make_config(output=str(output)))
+    assert sorted(p.name for p in tiny_vqa.rglob("*")) == before
 
 
 def test_resume_errors(make_config, tmp_path: Path) -> None:
