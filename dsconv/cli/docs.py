@@ -46,7 +46,8 @@ def docvqa_to_vqa(
     limit: Annotated[int | None, typer.Option(
         min=1, help="Read at most this many questions per split (a quick look at a large "
                     "Hub dataset).")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace OUT if it exists.")] = False,
     allow_outside_root: AllowOutside = False,
     max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
     allow_empty: AllowEmpty = False,

@@ -17,7 +17,8 @@ def merge(
     parts: Annotated[list[Path], typer.Argument(
         help="Every part folder of one sharded conversion (any order).", show_default=False)],
     out: Annotated[Path, typer.Argument(help="The output folder for the whole dataset.")],
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Join the parts written with --num-shards N --shard-index I into one dataset.
 

@@ -17,7 +17,9 @@ from dsconv.errors import DsconvError
 Dataset = Annotated[Path, typer.Argument(help="A dataset folder written by dsconv.")]
 
 pull_app = typer.Typer(
-    cls=Group, help="Download a labelled dataset to convert (Roboflow).", no_args_is_help=True)
+    cls=Group, no_args_is_help=True,
+    help="Download a labelled dataset to convert (Roboflow).\n\n"
+    "Example: [bold]dsconv pull roboflow my-team/coins/3 data/coins[/]")
 app.add_typer(pull_app, name="pull", rich_help_panel=PUBLISH)
 
 
@@ -71,21 +73,26 @@ def pull_roboflow(
     ref: Annotated[str, typer.Argument(
         metavar="WORKSPACE/PROJECT/VERSION", help="The Roboflow dataset version.")],
     dest: Annotated[Path, typer.Argument(help="Folder to download into.")],
-    fmt: Annotated[str, typer.Option("--format", help="coco, yolov8 or voc.")] = "coco",
+    fmt: Annotated[str, typer.Option(
+        "--format", help="coco, yolo or voc (dsconv's format names; Roboflow's YOLO export is "
+        "its yolov8).")] = "coco",
     api_key: Annotated[str | None, typer.Option(
         help="Roboflow API key (default: ROBOFLOW_API_KEY).", show_default=False)] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace DEST if it is not empty.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace DEST if it is not empty.")] = False,
 ) -> None:
     """Download a dataset version from Roboflow, ready for `dsconv coco-to-vqa` and friends.
 
     Example: [bold]dsconv pull roboflow my-team/coins/3 data/coins[/]
     """
-    from dsconv.publish.roboflow import READERS, RoboflowRef, pull
+    from dsconv.publish.roboflow import FORMAT_NAMES, RoboflowRef, pull
 
+    if fmt not in FORMAT_NAMES:
+        raise DsconvError(f"--format {fmt!r}: choose from {', '.join(FORMAT_NAMES)}")
     parsed = RoboflowRef.parse(ref)
-    folder = pull(parsed, dest, fmt=fmt, api_key=api_key, overwrite=overwrite)
+    folder = pull(parsed, dest, fmt=FORMAT_NAMES[fmt], api_key=api_key, overwrite=overwrite)
     console.print(f"Downloaded {parsed} ({fmt}) to {folder}", highlight=False)
-    console.print(f"Convert it with: dsconv {READERS[fmt]}-to-vqa {folder} OUT", highlight=False)
+    console.print(f"Convert it with: dsconv {fmt}-to-vqa {folder} OUT", highlight=False)
 
 
 @app.command("export", rich_help_panel=PUBLISH)
@@ -94,7 +101,8 @@ def export(
     to: Annotated[str, typer.Option(
         "--to", help="jsonl (image/prefix/suffix + image files) or messages (TRL chat).")],
     out: Annotated[Path, typer.Argument(help="The folder to write.")],
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Write the dataset in a layout other fine-tuning tools read.
 

@@ -11,8 +11,9 @@ from dsconv.cli.app import MORE, Group, app, console
 from dsconv.errors import DsconvError
 
 sample_app = typer.Typer(
-    cls=Group, help="Write a small synthetic dataset or a tiny model (offline demo and test "
-    "data).", no_args_is_help=True)
+    cls=Group, no_args_is_help=True,
+    help="Write a small synthetic dataset or a tiny model (offline demo and test data).\n\n"
+    "Example: [bold]dsconv sample coins data/coins[/]")
 app.add_typer(sample_app, name="sample", rich_help_panel=MORE)
 
 
@@ -26,7 +27,7 @@ def coins(
                           "cvat, labelstudio or hf (Hub Parquet).")
     ] = "coco",
     overwrite: Annotated[
-        bool, typer.Option(help="Write into OUT even if it is not empty.")
+        bool, typer.Option("--overwrite", help="Write into OUT even if it is not empty.")
     ] = False,
 ) -> None:
     """Synthetic US-currency detection photos (dime … twenty) in Roboflow's COCO layout,
@@ -48,7 +49,7 @@ def docs(
     documents: Annotated[int, typer.Option(min=1, help="Number of document images.")] = 12,
     seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = 0,
     overwrite: Annotated[
-        bool, typer.Option(help="Write into OUT even if it is not empty.")
+        bool, typer.Option("--overwrite", help="Write into OUT even if it is not empty.")
     ] = False,
 ) -> None:
     """Synthetic document pages with questions and reference answers, in the Parquet layout
@@ -74,7 +75,7 @@ def model(
              "(default) or 2024-04-02.")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Same seed, same weights.")] = 0,
     overwrite: Annotated[
-        bool, typer.Option(help="Write into OUT even if it is not empty.")
+        bool, typer.Option("--overwrite", help="Write into OUT even if it is not empty.")
     ] = False,
 ) -> None:
     """A tiny, randomly initialised checkpoint of a model family, made offline in seconds.

@@ -18,8 +18,10 @@ SHOWN = 20
 @app.command("validate", rich_help_panel=INSPECT)
 def validate(
     dataset: Annotated[Path, typer.Argument(help="A dataset folder written by dsconv.")],
-    deep: Annotated[bool, typer.Option(help="Decode every image fully.")] = False,
+    deep: Annotated[bool, typer.Option(
+        "--deep", help="Decode every image fully.")] = False,
     strict: Annotated[bool, typer.Option(
+        "--strict",
         help="Fail on leakage (the same image bytes in two splits), not only warn.")] = False,
     workers: Annotated[int | None, typer.Option(
         min=1, show_default="all cores",

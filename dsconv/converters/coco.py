@@ -20,7 +20,7 @@ import struct
 from array import array
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import Any, ClassVar
@@ -256,8 +256,10 @@ class _SplitIndex:
 
 @dataclass(frozen=True)
 class CocoOptions(ReaderOptions):
-    images_dir: Path | None = None  # one annotation file: where file_name is resolved
-    keep_crowd: bool = False  # iscrowd=1 regions are not countable objects
+    images_dir: Path | None = field(default=None, metadata={
+        "help": "Image folder for one annotation file (default: the file's folder)."})
+    keep_crowd: bool = field(default=False, metadata={
+        "help": "Count iscrowd=1 regions as objects (left out: they are not countable)."})
 
 
 class CocoReader(IndexedReader):

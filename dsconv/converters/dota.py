@@ -77,7 +77,8 @@ class _Source:
 
 @dataclass(frozen=True)
 class DotaOptions(ReaderOptions):
-    keep_difficult: bool = False  # difficult=1 objects are excluded from counts, as in VOC
+    keep_difficult: bool = field(default=False, metadata={
+        "help": "Count difficult=1 objects (left out by default, as in VOC)."})
 
 
 class DotaReader(IndexedReader):

@@ -27,7 +27,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -61,11 +61,14 @@ MAX_NUMBERED_CLASSES = 10_000  # integer categories without names: class_0… up
 class HfOptions(ReaderOptions):
     """The shared reader options plus the box format and the column names."""
 
-    bbox_format: BboxFormat = "coco"
-    image_col: str = "image"
-    objects_col: str = "objects"
-    bbox_col: str = "bbox"
-    category_col: str = "category"
+    bbox_format: BboxFormat = field(default="coco", metadata={
+        "help": "The boxes' format: coco [x, y, w, h], xyxy or pascal_voc [x1, y1, x2, y2] in "
+                "pixels, yolo [cx, cy, w, h] as fractions of the image."})
+    image_col: str = field(default="image", metadata={"help": "The image column."})
+    objects_col: str = field(default="objects", metadata={"help": "The objects column."})
+    bbox_col: str = field(default="bbox", metadata={"help": "The boxes' field in objects."})
+    category_col: str = field(default="category", metadata={
+        "help": "The classes' field in objects (ClassLabel ids or names)."})
 
 
 @dataclass

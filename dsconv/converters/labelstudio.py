@@ -32,7 +32,7 @@ import os
 import posixpath
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -71,7 +71,9 @@ REGION_TYPES = frozenset({"keypointlabels", "keypoint", "brushlabels", "brush", 
 
 @dataclass(frozen=True)
 class LabelStudioOptions(ReaderOptions):
-    images_dir: Path | None = None  # where the export's images are (found by file name)
+    images_dir: Path | None = field(default=None, metadata={
+        "help": "Where the export's images are, found by file name (default: images/ beside "
+                "the export, then its folder)."})
 
 
 class LabelStudioReader(ShapeReader):

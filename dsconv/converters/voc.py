@@ -163,7 +163,8 @@ def _image_names(folder: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class VocOptions(ReaderOptions):
-    keep_difficult: bool = False  # difficult=1 objects are excluded from counts
+    keep_difficult: bool = field(default=False, metadata={
+        "help": "Count difficult=1 objects (left out by default, as VOC's own scoring does)."})
 
 
 class VocReader(IndexedReader):

@@ -24,6 +24,7 @@ from dsconv.storage.writer import TempFolder
 
 FORMATS = ("coco", "yolov8", "voc")
 READERS = {"coco": "coco", "yolov8": "yolo", "voc": "voc"}  # Roboflow format → dsconv reader
+FORMAT_NAMES = {reader: export for export, reader in READERS.items()}  # and back
 KEY_ENV = "ROBOFLOW_API_KEY"
 _REF_RE = re.compile(r"^(?P<workspace>[\w.-]+)/(?P<project>[\w.-]+)/(?:dataset/)?(?P<version>\d+)$")
 _NETWORK_ERRORS = {"ConnectionError", "ConnectTimeout", "ReadTimeout", "Timeout",

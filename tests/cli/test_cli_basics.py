@@ -13,7 +13,8 @@ from tests.helpers import assert_one_line_error, run_cli, run_main
 COMMANDS = [
     "coco-to-vqa", "yolo-to-vqa", "voc-to-vqa", "convert", "docvqa-to-vqa", "merge", "validate",
     "stats", "preview", "push", "export", "card", "pull roboflow", "train", "eval", "score",
-    "sample coins", "sample docs", "tasks", "formats", "detect",
+    "sample coins", "sample docs", "sample model", "tasks", "formats", "detect", "dota-to-vqa",
+    "labelme-to-vqa", "cvat-to-vqa", "labelstudio-to-vqa", "hf-to-vqa", "pull", "sample",
 ]
 
 

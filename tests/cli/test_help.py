@@ -35,3 +35,10 @@ def test_help_at_80_columns_shows_every_option_name_whole(
         assert re.search(rf"{re.escape(name)}(?![\w-])", text), f"{name} is not shown whole"
     assert "<bool>" not in text
     assert "…" not in text.split("Options", 1)[-1].split("\n", 1)[0]
+@pytest.mark.parametrize("path", COMMANDS)
+def test_flags_are_single_switches(path: str) -> None:
+    """`--overwrite`, not `--overwrite / --no-overwrite [default: no-overwrite]`; only a
+    three-way option (unset means the model's own default) has both forms."""
+    for param in _command(path).params:
+        if getattr(param, "is_flag", False) and param.default is not None:
+            assert not param.secondary_opts, f"{path}: {param.opts} has {param.secondary_opts}"

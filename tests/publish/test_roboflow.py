@@ -79,9 +79,12 @@ def test_pull_key_from_env_and_format(client: type[FakeClient], tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROBOFLOW_API_KEY", KEY)
     result = run_cli("pull", "roboflow", "https://universe.roboflow.com/ws/proj/dataset/2",
-                     tmp_path / "d", "--format", "yolov8")
+                     tmp_path / "d", "--format", "yolo")
     assert result.exit_code == 0, result.output
     assert client.calls[0] == ("Roboflow", KEY) and client.calls[-1] == ("download", "yolov8", True)
+    assert "dsconv yolo-to-vqa" in result.output
+    result = run_cli("pull", "roboflow", "w/p/1", tmp_path / "e", "--format", "yolov8")
+    assert result.exit_code == 1 and "choose from coco, yolo, voc" in str(result.exception)
 
 
 def test_pull_refuses_a_non_empty_folder(client: type[FakeClient], tmp_path: Path) -> None:
