@@ -263,7 +263,7 @@ def test_a_named_id_column_must_exist(docs_src: Path, tmp_path: Path) -> None:
 
 
 def test_split_filter_accepts_source_names(docs_src: Path, tmp_path: Path) -> None:
-    report = _convert(docs_src, tmp_path / "out", "--split", "val", "--limit", "1")
+    report = _convert(docs_src, tmp_path / "out", "--split", "val", "--max-items", "1")
     assert list(report["splits"]) == ["validation"]
     assert report["splits"]["validation"]["questions"] == 1
     result = run_cli("docvqa-to-vqa", docs_src, tmp_path / "none", "--split", "dev")
