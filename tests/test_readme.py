@@ -30,3 +30,16 @@ def test_the_python_api_block_runs(tmp_path: Path) -> None:
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith("{") and 0.0 <= float(lines[-1]) <= 1.0
     assert (tmp_path / "runs" / "coins" / "final").is_dir()
+
+
+def test_the_output_tree_lists_every_file_a_conversion_writes(tmp_path: Path) -> None:
+    import dsconv
+
+    dsconv.sample_coins(tmp_path / "coins")
+    out = tmp_path / "coins-vqa"
+    dsconv.convert(tmp_path / "coins", out, noun="currency")
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    tree = text.split("out/coins-vqa/\n", 1)[1].split("```", 1)[0]
+    listed = sorted(line.split()[0] for line in tree.splitlines() if line.strip())
+    assert listed == written
