@@ -25,7 +25,7 @@ _API = {
     "convert": "dsconv.pipeline.convert",
     "convert_documents": "dsconv.pipeline.documents",
     "merge": "dsconv.pipeline.merge",
-    "detect": "dsconv.converters.detect",
+    "detect": "dsconv.converters.detect:detect_formats",
     "validate": "dsconv.validation",
     "stats": "dsconv.inspect.stats",
     "load": "dsconv.storage.dataset",
@@ -73,7 +73,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from dsconv.converters.detect import detect
+    from dsconv.converters.detect import detect_formats as detect
     from dsconv.errors import DsconvError, InputError
     from dsconv.eval.evaluate import Evaluation, evaluate
     from dsconv.eval.score import ScoreResult, score

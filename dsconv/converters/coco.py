@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dsconv.converters.base import (
     DetectionObject,
@@ -40,6 +40,9 @@ from dsconv.converters.paths import check_inside, resolve_inside
 from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.storage.files import MAX_ANNOTATION_BYTES, UnsafeFileError, open_regular
 from dsconv.storage.images import image_problem, read_image
+
+if TYPE_CHECKING:
+    from dsconv.converters.detect import Detection
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 PLAIN_FILES = ("annotations.json", ROBOFLOW_FILE, "instances.json")
@@ -530,9 +533,12 @@ class CocoReader(IndexedReader):
         for row in index.annotations.rows_of(image):
             self.ledger.drop_object(split, file_name, reason, index.annotations.annotation_id(row))
 
-    # `--from auto`: how sure we are that a source is COCO, and why (dsconv.converters.detect)
-    from dsconv.converters.detect import detect_coco
-    detect = staticmethod(detect_coco)
+    @staticmethod
+    def detect(src: Path) -> Detection | None:
+        """`--from auto`: how sure we are that `src` is COCO, and why."""
+        from dsconv.converters.detect import detect_coco
+
+        return detect_coco(src)
 
 
 def _load_json(file: Path, hook: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from dsconv.converters.base import (
     IMAGE_SUFFIXES,
@@ -44,6 +44,9 @@ from dsconv.converters.paths import resolve_inside
 from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.storage.files import MAX_LABEL_BYTES, UnsafeFileError, excerpt, read_text
 from dsconv.storage.images import read_image
+
+if TYPE_CHECKING:
+    from dsconv.converters.detect import Detection
 
 LABEL_DIRS = ("labelTxt", "labels")  # Roboflow's DOTA export uses labels/
 HEADERS = ("imagesource:", "gsd:")
@@ -204,9 +207,12 @@ class DotaReader(IndexedReader):
         for obj in item.objects:
             self._drop(split, item, obj, reason)
 
-    # `--from auto`: how sure we are that a source is DOTA, and why (dsconv.converters.detect)
-    from dsconv.converters.detect import detect_dota
-    detect = staticmethod(detect_dota)
+    @staticmethod
+    def detect(src: Path) -> Detection | None:
+        """`--from auto`: how sure we are that `src` is DOTA, and why."""
+        from dsconv.converters.detect import detect_dota
+
+        return detect_dota(src)
 
 
 def _locate(src: Path) -> dict[str, _Source]:

@@ -33,7 +33,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 from xml.parsers import expat
 
 from dsconv.converters.base import (
@@ -60,6 +60,9 @@ from dsconv.storage.files import (
     read_text,
 )
 from dsconv.storage.images import image_problem, read_image
+
+if TYPE_CHECKING:
+    from dsconv.converters.detect import Detection
 
 ANNOTATION_DIRS = ("Annotations", "annotations")
 IMAGE_DIRS = ("JPEGImages", "images", "Images")
@@ -314,9 +317,12 @@ class VocReader(IndexedReader):
             self.ledger.drop_object(split, image.xml or image.file_name, reason,
                                     f"object {obj.number} ({obj.name})")
 
-    # `--from auto`: how sure we are that a source is Pascal VOC, and why (dsconv.converters.detect)
-    from dsconv.converters.detect import detect_voc
-    detect = staticmethod(detect_voc)
+    @staticmethod
+    def detect(src: Path) -> Detection | None:
+        """`--from auto`: how sure we are that `src` is VOC, and why."""
+        from dsconv.converters.detect import detect_voc
+
+        return detect_voc(src)
 
 
 def _locate(src: Path, ledger: Ledger, allow_outside: bool) -> tuple[Path, dict[str, _Source]]:

@@ -76,6 +76,8 @@ from dsconv.storage.images import read_image
 if TYPE_CHECKING:
     import yaml
 
+    from dsconv.converters.detect import Detection
+
 YAML_FILES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
 NAMES_FILES = ("obj.names", "classes.txt", "classes.names", "names.txt", "_darknet.labels")
 SPLIT_KEYS = ("train", "val", "valid", "validation", "test")
@@ -455,9 +457,12 @@ class YoloReader(IndexedReader):
         for number in numbers:
             self._drop_line(split, item, number, reason)
 
-    # `--from auto`: how sure we are that a source is YOLO, and why (dsconv.converters.detect)
-    from dsconv.converters.detect import detect_yolo
-    detect = staticmethod(detect_yolo)
+    @staticmethod
+    def detect(src: Path) -> Detection | None:
+        """`--from auto`: how sure we are that `src` is YOLO, and why."""
+        from dsconv.converters.detect import detect_yolo
+
+        return detect_yolo(src)
 
 
 class _LabelFolders:
