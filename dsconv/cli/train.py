@@ -25,7 +25,9 @@ def train_command(
     dataset: Annotated[str | None, typer.Argument(
         help="A dataset directory written by dsconv, or a Hub dataset id (optional with --resume)."
     )] = None,
-    model: Annotated[str | None, _opt("florence2 | moondream2", "--model", "-m")] = None,
+    model: Annotated[str | None, _opt(
+        "florence2 | moondream2 | paligemma | chat. (default: read from --base's config)",
+        "--model", "-m")] = None,
     output: Annotated[Path | None, _opt("The run directory to create.", "--output", "-o")] = None,
     base: Annotated[str | None, _opt(f"Checkpoint to start from. {MODEL_DEFAULT}")] = None,
     revision: Annotated[str | None, _opt("Revision of --base on the Hub.")] = None,

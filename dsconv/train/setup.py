@@ -6,6 +6,7 @@ model family), and only then the model: a mistake is reported before minutes go 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from dsconv.train import data
 from dsconv.train.adapters.base import ModelAdapter
 from dsconv.train.checkpoint import latest_checkpoint
 from dsconv.train.config import TrainConfig, merge_resume
+from dsconv.train.registry import detect_family
 
 FINAL = "final"
 BEST = "best"
@@ -28,7 +30,9 @@ def open_run_dir(config: TrainConfig, resume: str | Path | None) -> tuple[Path, 
         if config.output and Path(config.output).resolve() != run_dir.resolve():
             raise DsconvError("--output and --resume name different run directories")
         return run_dir, merge_resume(config, run_dir)
-    names = {"dataset": "DATASET", "model": "--model", "output": "--output"}
+    if not config.model and config.base:  # the family is read from the checkpoint's config
+        config = replace(config, model=detect_family(config.base, config.revision))
+    names = {"dataset": "DATASET", "model": "--model or --base", "output": "--output"}
     missing = [flag for name, flag in names.items() if not getattr(config, name)]
     if missing:
         raise DsconvError(f"missing {', '.join(missing)}")

@@ -1,0 +1,1 @@
+"""Tiny checkpoints and datasets for tests and the offline demo."""
