@@ -180,7 +180,7 @@ QWEN3_VL_TEMPLATE = r"""{%- if tools %}
 {%- if add_generation_prompt %}
     {{- '<|im_start|>assistant\n' }}
 {%- endif %}
-"""
+"""  # noqa: E501  (verbatim)
 
 # SmolVLM-*-Instruct's chat_template.json (HuggingFaceTB), as quoted in public fine-tuning
 # notes: capitalised roles, `User:` glued to an image, generation prompt `Assistant:` with no

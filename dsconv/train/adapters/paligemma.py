@@ -82,5 +82,6 @@ class PaliGemmaAdapter(ChatAdapter):
         return PaliGemmaCollator(self.processor)
 
     def generation_inputs(self, images: list[Image.Image], questions: list[str]) -> Any:
-        return self.processor(text=[prefix(self.processor, q) for q in questions], images=images, padding=True, padding_side="left",
+        return self.processor(text=[prefix(self.processor, q) for q in questions],
+                              images=images, padding=True, padding_side="left",
                               return_tensors="pt")

@@ -4,8 +4,9 @@ transformers builds video processors on torchvision only. Qwen2.5-VL, Qwen3-VL, 
 LLaVA-OneVision processors declare a video processor, so without torchvision they can be
 neither built nor loaded, even with `video_processor=None`. dsconv never feeds video: where
 torchvision is absent those processors are loaded as a subclass that declares only the image
-processor and the tokenizer. The subclass keeps the original class name, so the saved `processor_config.json`
-still names the real class. With torchvision installed the normal `AutoProcessor` path is used.
+processor and the tokenizer. The subclass keeps the original class name, so the saved
+`processor_config.json` still names the real class. With torchvision installed the normal
+`AutoProcessor` path is used.
 """
 
 from __future__ import annotations
