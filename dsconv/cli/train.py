@@ -57,6 +57,18 @@ def train_command(
         "Also checkpoint every N optimizer steps. (default: 0, after each epoch only)")] = None,
     max_new_tokens: Annotated[int | None, _opt("Answer length when scoring. (default: 128)")]
     = None,
+    min_pixels: Annotated[int | None, _opt(
+        f"Qwen-VL: fewest pixels an image is resized to. {MODEL_DEFAULT}")] = None,
+    max_pixels: Annotated[int | None, _opt(
+        f"Qwen-VL: most pixels an image is resized to. {MODEL_DEFAULT}")] = None,
+    image_splitting: Annotated[bool | None, _opt(
+        f"Idefics3/SmolVLM: split large images into tiles. {MODEL_DEFAULT}",
+        "--image-splitting/--no-image-splitting")] = None,
+    longest_edge: Annotated[int | None, _opt(
+        f"Idefics3/SmolVLM: resize the longest image edge to this. {MODEL_DEFAULT}")] = None,
+    load_in_4bit: Annotated[bool | None, _opt(
+        "QLoRA: load the weights in 4 bits (CUDA and bitsandbytes; needs --lora).",
+        "--load-in-4bit/--no-load-in-4bit")] = None,
     resume: Annotated[Path | None, _opt(
         "Continue the run in this directory from its last checkpoint.")] = None,
     push_to_hub: Annotated[str | None, _opt("Upload RUN_DIR/final to this Hub model repo.")]
@@ -78,7 +90,9 @@ def train_command(
         gradient_checkpointing=gradient_checkpointing, max_train_items=max_train_items,
         max_val_items=max_val_items, seed=seed, workers=workers, device=device,
         train_split=train_split, val_split=val_split, log_every=log_every, save_every=save_every,
-        max_new_tokens=max_new_tokens, push_to_hub=push_to_hub,
+        max_new_tokens=max_new_tokens, push_to_hub=push_to_hub, min_pixels=min_pixels,
+        max_pixels=max_pixels, image_splitting=image_splitting, longest_edge=longest_edge,
+        load_in_4bit=load_in_4bit,
     )
     result = train(config, resume=resume)
     if PartialState().is_main_process:

@@ -36,7 +36,10 @@ GENERAL_DEFAULTS: dict[str, Any] = {
 FIXED_ON_RESUME = (
     "dataset", "model", "base", "revision", "lr", "batch_size", "grad_accum", "schedule",
     "warmup", "freeze_vision", "lora", "max_train_items", "seed", "train_split",
+    "min_pixels", "max_pixels", "image_splitting", "longest_edge", "load_in_4bit",
 )
+# Processor knobs, passed to the adapter's `set_image_options` only when given.
+IMAGE_OPTIONS = ("min_pixels", "max_pixels", "image_splitting", "longest_edge")
 
 
 @dataclass
@@ -67,6 +70,14 @@ class TrainConfig:
     max_new_tokens: int | None = None
     push_to_hub: str | None = None
     cache_dir: str | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    image_splitting: bool | None = None
+    longest_edge: int | None = None
+    load_in_4bit: bool | None = None
+
+    def image_options(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in IMAGE_OPTIONS if getattr(self, k) is not None}
 
     def given(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -105,7 +116,10 @@ def resolve(config: TrainConfig, adapter_cls: type[ModelAdapter]) -> TrainConfig
 
 def _check(c: TrainConfig) -> None:
     problems = []
-    for name in ("epochs", "batch_size", "grad_accum", "log_every", "max_new_tokens"):
+    for name in ("epochs", "batch_size", "grad_accum", "log_every", "max_new_tokens",
+                 "min_pixels", "max_pixels", "longest_edge"):
+        if getattr(c, name) is None:
+            continue
         if getattr(c, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
     for name in ("lora", "max_val_items", "workers", "save_every"):
@@ -113,6 +127,8 @@ def _check(c: TrainConfig) -> None:
             problems.append(f"--{name.replace('_', '-')} must not be negative")
     if c.max_train_items is not None and c.max_train_items < 1:
         problems.append("--max-train-items must be at least 1")
+    if c.min_pixels is not None and c.max_pixels is not None and c.min_pixels > c.max_pixels:
+        problems.append("--min-pixels must not exceed --max-pixels")
     if c.lr <= 0:
         problems.append("--lr must be positive")
     if not 0 <= c.warmup < 1:

@@ -78,14 +78,34 @@ def load_data(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> tuple[Any, A
     return train_rows, val_rows
 
 
+def check_quantization(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> None:
+    """--load-in-4bit (QLoRA, bitsandbytes) runs on CUDA only, with LoRA, for chat families."""
+    if not cfg.load_in_4bit:
+        return
+    from importlib.util import find_spec
+
+    if cfg.device == "cpu" or not torch.cuda.is_available():
+        raise DsconvError("--load-in-4bit (QLoRA) needs a CUDA GPU and none is in use here; "
+                          "train without it (full weights or --lora)")
+    if not getattr(adapter_cls, "supports_4bit", False):
+        raise DsconvError(f"--load-in-4bit: not supported for model family {cfg.model!r}")
+    if not cfg.lora:
+        raise DsconvError("--load-in-4bit trains LoRA adapters on a 4-bit model: add --lora RANK")
+    if find_spec("bitsandbytes") is None:
+        raise DsconvError("--load-in-4bit needs bitsandbytes (pip install bitsandbytes)")
+
+
 def load_adapter(adapter_cls: type[ModelAdapter], cfg: TrainConfig) -> ModelAdapter:
+    extra = {"load_in_4bit": True} if cfg.load_in_4bit else {}
     try:
-        return adapter_cls.from_pretrained(cfg.base, cfg.revision, dtype=torch.float32)
+        adapter = adapter_cls.from_pretrained(cfg.base, cfg.revision, dtype=torch.float32, **extra)
     except DsconvError:
         raise
     except Exception as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DsconvError(f"{cfg.base}: cannot load a {cfg.model} checkpoint ({reason})") from exc
+    adapter.set_image_options(cfg.image_options())
+    return adapter
 
 
 def prepare_model(adapter: ModelAdapter, cfg: TrainConfig) -> list[torch.nn.Module]:
@@ -94,7 +114,10 @@ def prepare_model(adapter: ModelAdapter, cfg: TrainConfig) -> list[torch.nn.Modu
     for module in frozen:
         module.requires_grad_(False)
     if cfg.lora:
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+        if cfg.load_in_4bit:
+            adapter.model = prepare_model_for_kbit_training(adapter.model)
 
         lora = LoraConfig(r=cfg.lora, lora_alpha=2 * cfg.lora, lora_dropout=0.05,
                           target_modules=adapter.lora_target_modules())

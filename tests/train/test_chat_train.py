@@ -131,3 +131,59 @@ def test_resume_gives_the_same_weights_as_a_straight_run(
     a, _, _ = _params(family, straight.final_dir)
     b, _, _ = _params(family, resumed.final_dir)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _error(result) -> str:
+    from dsconv.errors import DsconvError
+
+    assert result.exit_code != 0
+    assert isinstance(result.exception, DsconvError), result.output
+    assert "\n" not in str(result.exception)
+    return str(result.exception)
+
+
+def test_processor_knobs_reach_training_and_the_exported_processor(
+    tiny_chat, tiny_vqa: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    result = run_cli("train", tiny_vqa, "--base", tiny_chat("qwen2_5_vl"), "--output", run,
+                     "--epochs", "1", "--batch-size", "4", "--max-val-items", "0",
+                     "--min-pixels", "784", "--max-pixels", "3136", *FAST)
+    assert result.exit_code == 0, result.output
+    size = _load("qwen2_5_vl", run / "final").processor.image_processor.size
+    assert (size["shortest_edge"], size["longest_edge"]) == (784, 3136)
+    card = (run / "final" / "README.md").read_text()
+    assert "model family `chat`" in card and "| max_pixels | 3136 |" in card
+
+    run = tmp_path / "smol"
+    result = run_cli("train", tiny_vqa, "--base", tiny_chat("idefics3"), "--output", run,
+                     "--epochs", "1", "--batch-size", "4", "--max-val-items", "0",
+                     "--image-splitting", "--longest-edge", "192", *FAST)
+    assert result.exit_code == 0, result.output
+    image_processor = _load("idefics3", run / "final").processor.image_processor
+    assert image_processor.do_image_splitting and image_processor.size["longest_edge"] == 192
+
+    result = run_cli("train", tiny_vqa, "--base", tiny_chat("gemma3"), "--output",
+                     tmp_path / "gemma", "--max-pixels", "3136", *FAST)
+    assert "--max-pixels: Gemma3ImageProcessor" in _error(result)
+
+
+def test_load_in_4bit_needs_cuda(tiny_chat, tiny_vqa: Path, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    result = run_cli("train", tiny_vqa, "--base", tiny_chat("qwen3_vl"), "--output",
+                     tmp_path / "run", "--lora", "8", "--load-in-4bit", *FAST)
+    assert "--load-in-4bit (QLoRA) needs a CUDA GPU" in _error(result)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unsupported_checkpoint_is_one_line_listing_the_families(
+    tiny_vqa: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    result = run_cli("train", tiny_vqa, "--base", folder, "--output", tmp_path / "run", *FAST)
+    message = _error(result)
+    assert "'bert' is not supported" in message and "chat" in message
+    assert not (tmp_path / "run").exists()

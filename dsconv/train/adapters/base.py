@@ -15,6 +15,8 @@ from typing import Any, ClassVar, TypedDict
 
 from PIL import Image
 
+from dsconv.errors import DsconvError
+
 
 class Example(TypedDict):
     """One training/eval example as the data pipeline hands it to a collator."""
@@ -83,6 +85,13 @@ class ModelAdapter(ABC):
             return None
         known = ", ".join(sorted(cls.supported_tasks))
         return f"model family {cls.family!r} cannot learn task {task!r} (it supports: {known})"
+
+    def set_image_options(self, options: dict[str, Any]) -> None:
+        """Apply processor knobs (`max_pixels`, `image_splitting`…) before training; a family
+        whose processor has no such knob refuses them (the exported processor keeps them)."""
+        if options:
+            names = ", ".join(f"--{k.replace('_', '-')}" for k in options)
+            raise DsconvError(f"{names}: not an option of model family {self.family!r}")
 
     def lora_target_modules(self) -> str | list[str]:
         """What --lora wraps; peft's "all-linear" unless a family knows better."""

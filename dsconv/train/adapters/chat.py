@@ -32,6 +32,25 @@ IGNORE_INDEX = -100
 PROBE_ANSWER = "probe"
 
 
+def load_options(dtype: Any, load_in_4bit: bool) -> dict[str, Any]:
+    """`from_pretrained` keywords: fp32 by default; 4-bit NF4 weights on the GPU for QLoRA."""
+    if not load_in_4bit:
+        return {"dtype": dtype or torch.float32}
+    from transformers import BitsAndBytesConfig
+
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                      bnb_4bit_use_double_quant=True,
+                                      bnb_4bit_compute_dtype=torch.bfloat16)
+    return {"dtype": torch.bfloat16, "quantization_config": quantization, "device_map": {"": 0}}
+
+
+def refuse(options: dict[str, Any], image_processor: Any) -> None:
+    names = ", ".join(f"--{k.replace('_', '-')}" for k in options)
+    raise DsconvError(f"{names}: {type(image_processor).__name__} has no such setting (it is "
+                      "Qwen-VL's (--min/--max-pixels) or Idefics3/SmolVLM's (--image-splitting, "
+                      "--longest-edge))")
+
+
 def user_turn(question: str) -> dict[str, Any]:
     return {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
 
@@ -120,9 +139,12 @@ class ChatAdapter(ModelAdapter):
         self.processor_kwargs = dict(processor_kwargs or {})
         self.stop_ids = self._stop_ids()
 
+    supports_4bit: ClassVar[bool] = True
+
     @classmethod
     def from_pretrained(
-        cls, base: str, revision: str | None = None, *, dtype: Any = None
+        cls, base: str, revision: str | None = None, *, dtype: Any = None,
+        load_in_4bit: bool = False,
     ) -> ChatAdapter:
         from transformers import AutoModelForImageTextToText
 
@@ -131,8 +153,32 @@ class ChatAdapter(ModelAdapter):
             raise DsconvError(f"{base}: its processor has no chat template, so the chat adapter "
                               "cannot build conversations (a base, not an instruct, checkpoint?)")
         model = AutoModelForImageTextToText.from_pretrained(
-            base, revision=revision, dtype=dtype or torch.float32)
+            base, revision=revision, **load_options(dtype, load_in_4bit))
         return cls(model, processor)
+
+    def set_image_options(self, options: dict[str, Any]) -> None:
+        """Qwen's `min_pixels`/`max_pixels` (its `size` edges, in pixels) and Idefics3/SmolVLM's
+        `image_splitting` and `longest_edge`; the exported processor keeps them for eval."""
+        image_processor = self.processor.image_processor
+        size = {k: v for k, v in dict(getattr(image_processor, "size", None) or {}).items()
+                if v is not None}
+        pixels = {k: options[k] for k in ("min_pixels", "max_pixels") if k in options}
+        if pixels:
+            if not hasattr(image_processor, "merge_size"):  # Qwen2-VL's pixel-budget resizing
+                refuse(pixels, image_processor)
+            if "min_pixels" in pixels:
+                size["shortest_edge"] = pixels["min_pixels"]
+            if "max_pixels" in pixels:
+                size["longest_edge"] = pixels["max_pixels"]
+            image_processor.size = size
+        tiles = {k: options[k] for k in ("image_splitting", "longest_edge") if k in options}
+        if tiles:
+            if not hasattr(image_processor, "do_image_splitting"):  # Idefics3 / SmolVLM
+                refuse(tiles, image_processor)
+            if "image_splitting" in tiles:
+                image_processor.do_image_splitting = tiles["image_splitting"]
+            if "longest_edge" in tiles:
+                image_processor.size = {"longest_edge": tiles["longest_edge"]}
 
     def _stop_ids(self) -> list[int]:
         """The template's end-of-turn token, then the checkpoint's own EOS ids."""

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import torch
 from PIL import Image
 
 from dsconv.errors import DsconvError
 from dsconv.train.adapters.base import Example, TrainDefaults
-from dsconv.train.adapters.chat import IGNORE_INDEX, ChatAdapter
+from dsconv.train.adapters.chat import IGNORE_INDEX, ChatAdapter, load_options
 from dsconv.train.adapters.processors import load_processor
 from dsconv.train.registry import register
 
@@ -58,7 +57,8 @@ class PaliGemmaAdapter(ChatAdapter):
 
     @classmethod
     def from_pretrained(
-        cls, base: str, revision: str | None = None, *, dtype: Any = None
+        cls, base: str, revision: str | None = None, *, dtype: Any = None,
+        load_in_4bit: bool = False,
     ) -> PaliGemmaAdapter:
         from transformers import PaliGemmaForConditionalGeneration
 
@@ -66,7 +66,7 @@ class PaliGemmaAdapter(ChatAdapter):
         if type(processor).__name__ != "PaliGemmaProcessor":
             raise DsconvError(f"{base}: processor is {type(processor).__name__}, not PaliGemma's")
         model = PaliGemmaForConditionalGeneration.from_pretrained(
-            base, revision=revision, dtype=dtype or torch.float32)
+            base, revision=revision, **load_options(dtype, load_in_4bit))
         return cls(model, processor)
 
     def _stop_ids(self) -> list[int]:
