@@ -12,6 +12,7 @@ from dsconv.train.data import is_local
 
 HYPER_PARAMETERS = (
     "epochs", "lr", "batch_size", "grad_accum", "schedule", "warmup", "freeze_vision", "lora",
+    "lora_alpha",
     "gradient_checkpointing", "max_train_items", "seed",
 )
 
@@ -37,6 +38,8 @@ def render_card(config: TrainConfig, metrics: dict[str, Any], *, world_size: int
         f"Fine-tuned from {base} on `{config.dataset}` (split `{config.train_split}`) "
         f"with `dsconv train`, model family `{config.model}`.",
         "",
+        *([f"Defaults from {config.defaults_source}; the table shows what was used.", ""]
+          if config.defaults_source else []),
         "## Hyper-parameters",
         "",
         "| name | value |",

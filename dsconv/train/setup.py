@@ -119,7 +119,8 @@ def prepare_model(adapter: ModelAdapter, cfg: TrainConfig) -> list[torch.nn.Modu
         if cfg.load_in_4bit:
             adapter.model = prepare_model_for_kbit_training(adapter.model)
 
-        lora = LoraConfig(r=cfg.lora, lora_alpha=2 * cfg.lora, lora_dropout=0.05,
+        lora = LoraConfig(r=cfg.lora, lora_alpha=cfg.lora_alpha or 2 * cfg.lora,
+                          lora_dropout=0.05,
                           target_modules=adapter.lora_target_modules())
         adapter.model = get_peft_model(adapter.model, lora)
     if cfg.gradient_checkpointing:

@@ -52,7 +52,7 @@ def test_learns_eight_rows_exactly_through_train_and_eval(
 ) -> None:
     run = tmp_path / "run"
     result = run_cli("train", tiny_vqa_x20, "--base", tiny_chat(family), "--output", run,
-                     "--epochs", "15", "--batch-size", "8", "--no-freeze-vision",
+                     "--epochs", "15", "--batch-size", "8", "--no-freeze-vision", "--lora", "0",
                      "--max-val-items", "0", "--log-every", "20", *FAST)
     assert result.exit_code == 0, result.output
     assert json.loads((run / "run.json").read_text())["model"] == (
@@ -73,7 +73,7 @@ def test_frozen_vision_tower_stays_bit_identical(family: str, tiny_chat, tiny_vq
                                                  tmp_path: Path) -> None:
     run = tmp_path / "run"
     result = run_cli("train", tiny_vqa, "--base", tiny_chat(family), "--output", run,
-                     "--epochs", "1", "--batch-size", "4", "--freeze-vision",
+                     "--epochs", "1", "--batch-size", "4", "--freeze-vision", "--lora", "0",
                      "--max-val-items", "0", *FAST)
     assert result.exit_code == 0, result.output
     before, vision, _ = _params(family, tiny_chat(family))
@@ -113,7 +113,7 @@ def test_resume_gives_the_same_weights_as_a_straight_run(
         return TrainConfig(dataset=str(tiny_vqa), base=str(tiny_chat(family)),
                            output=str(tmp_path / name), epochs=2, lr=1e-3, batch_size=4,
                            schedule="linear", freeze_vision=False, workers=0, device="cpu",
-                           max_val_items=0, save_every=1)
+                           max_val_items=0, save_every=1, lora=0)
 
     straight = train(config("straight"))
     real_save = loop.save_checkpoint
@@ -187,3 +187,16 @@ def test_unsupported_checkpoint_is_one_line_listing_the_families(
     message = _error(result)
     assert "'bert' is not supported" in message and "chat" in message
     assert not (tmp_path / "run").exists()
+
+
+def test_defaults_follow_the_checkpoints_model_type(tiny_chat) -> None:
+    from dsconv.train.config import resolve
+
+    qwen = resolve(TrainConfig(base=str(tiny_chat("qwen2_5_vl"))), ChatAdapter)
+    assert (qwen.lr, qwen.epochs, qwen.batch_size, qwen.grad_accum, qwen.lora,
+            qwen.lora_alpha) == (2e-4, 10, 4, 8, 8, 16)
+    assert "maestro" in qwen.defaults_source
+    gemma = resolve(TrainConfig(base=str(tiny_chat("gemma3")), lora=4), ChatAdapter)
+    assert (gemma.lr, gemma.lora, gemma.lora_alpha) == (ChatAdapter.defaults.lr, 4, 8)
+    override = resolve(TrainConfig(base=str(tiny_chat("qwen2_5_vl")), lora=16), ChatAdapter)
+    assert (override.lora, override.lora_alpha) == (16, 32)  # the family's alpha is for r 8

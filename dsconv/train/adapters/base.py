@@ -36,6 +36,10 @@ class TrainDefaults:
     schedule: str  # "linear" | "cosine-warmup"
     warmup: float  # fraction of steps
     freeze_vision: bool
+    grad_accum: int = 1
+    lora: int = 0  # LoRA rank; 0 trains every weight
+    lora_alpha: int | None = None  # None: twice the rank
+    source: str = ""  # where these settings come from (the run card quotes it)
 
 
 class ModelAdapter(ABC):
@@ -77,6 +81,12 @@ class ModelAdapter(ABC):
     @abstractmethod
     def vision_modules(self) -> list[Any]:
         """Modules frozen by --freeze-vision."""
+
+    @classmethod
+    def defaults_for(cls, base: str, revision: str | None = None) -> TrainDefaults:
+        """The reference settings for this checkpoint; one set per family unless it knows
+        better (the chat adapter serves many families)."""
+        return cls.defaults
 
     @classmethod
     def unsupported_reason(cls, task: str) -> str | None:

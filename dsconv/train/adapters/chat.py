@@ -26,7 +26,7 @@ from PIL import Image
 from dsconv.errors import DsconvError
 from dsconv.train.adapters.base import Example, ModelAdapter, TrainDefaults
 from dsconv.train.adapters.processors import load_processor
-from dsconv.train.registry import register
+from dsconv.train.registry import read_config, register
 
 IGNORE_INDEX = -100
 PROBE_ANSWER = "probe"
@@ -121,16 +121,36 @@ class ChatCollator:
         return {**batch, "labels": labels}
 
 
+# Per model type, the public recipe each family's users start from (README, "Chat families").
+FAMILY_DEFAULTS: dict[str, TrainDefaults] = {
+    "qwen2_5_vl": TrainDefaults(
+        lr=2e-4, epochs=10, batch_size=4, grad_accum=8, schedule="constant", warmup=0.0,
+        freeze_vision=True, lora=8, lora_alpha=16,
+        source="roboflow/maestro's Qwen2.5-VL configuration (LoRA r 8, alpha 16)"),
+    "qwen3_vl": TrainDefaults(
+        lr=2e-7, epochs=1, batch_size=4, grad_accum=4, schedule="cosine-warmup", warmup=0.03,
+        freeze_vision=True,
+        source="Qwen3-VL's qwen-vl-finetune/scripts/sft_7b.sh (full fine-tune, vision frozen)"),
+    "idefics3": TrainDefaults(
+        lr=2e-5, epochs=10, batch_size=4, grad_accum=4, schedule="constant", warmup=0.0,
+        freeze_vision=True, lora=8, lora_alpha=16,
+        source="roboflow/maestro's SmolVLM2 configuration (LoRA; rank 8/16 is dsconv's)"),
+}
+FAMILY_DEFAULTS["smolvlm"] = FAMILY_DEFAULTS["idefics3"]
+
+
 @register
 class ChatAdapter(ModelAdapter):
     family: ClassVar[str] = "chat"
     default_base: ClassVar[str] = "Qwen/Qwen2.5-VL-3B-Instruct"
     default_revision: ClassVar[str | None] = None
-    # Qwen2.5-VL's fine-tuning recipe (Qwen2.5-VL repo, qwen-vl-finetune): lr 2e-5 (1e-5 at 7B),
-    # cosine with 3% warm-up, vision tower frozen.
+    # Any other chat family: the schedule, batch and freezing of Qwen's own fine-tuning script
+    # (QwenLM qwen-vl-finetune/scripts/sft_7b.sh); its lr (2e-7, a 7B for half an epoch) is
+    # replaced by 1e-5, which is not from a guide.
     defaults: ClassVar[TrainDefaults] = TrainDefaults(
-        lr=2e-5, epochs=3, batch_size=4, schedule="cosine-warmup", warmup=0.03,
+        lr=1e-5, epochs=1, batch_size=4, grad_accum=4, schedule="cosine-warmup", warmup=0.03,
         freeze_vision=True,
+        source="Qwen's qwen-vl-finetune sft_7b.sh schedule and batch, lr 1e-5 (dsconv's)",
     )
 
     def __init__(self, model: Any, processor: Any,
@@ -140,6 +160,15 @@ class ChatAdapter(ModelAdapter):
         self.stop_ids = self._stop_ids()
 
     supports_4bit: ClassVar[bool] = True
+
+    @classmethod
+    def defaults_for(cls, base: str, revision: str | None = None) -> TrainDefaults:
+        """The settings of the public fine-tuning recipe for the checkpoint's model type."""
+        try:
+            model_type = read_config(base, revision).get("model_type")
+        except DsconvError:
+            return cls.defaults
+        return FAMILY_DEFAULTS.get(model_type, cls.defaults)
 
     @classmethod
     def from_pretrained(

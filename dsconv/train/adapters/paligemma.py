@@ -48,12 +48,15 @@ class PaliGemmaAdapter(ChatAdapter):
     family: ClassVar[str] = "paligemma"
     default_base: ClassVar[str] = "google/paligemma2-3b-pt-224"
     default_revision: ClassVar[str | None] = None
-    # Google's PaliGemma fine-tuning notebook and the transformers PaliGemma 2 fine-tuning
-    # guide: lr 2e-5, a few epochs, batch 4 (with accumulation), vision tower frozen.
     defaults: ClassVar[TrainDefaults] = TrainDefaults(
-        lr=2e-5, epochs=3, batch_size=4, schedule="cosine-warmup", warmup=0.02,
-        freeze_vision=True,
+        lr=1e-5, epochs=10, batch_size=4, grad_accum=8, schedule="constant", warmup=0.0,
+        freeze_vision=True, lora=8, lora_alpha=16,
+        source="roboflow/maestro's PaliGemma 2 configuration (LoRA; rank 8/16 is dsconv's)",
     )
+
+    @classmethod
+    def defaults_for(cls, base: str, revision: str | None = None) -> TrainDefaults:
+        return cls.defaults
 
     @classmethod
     def from_pretrained(
