@@ -165,6 +165,15 @@ def test_qwen_processor_loads_without_torchvision(tiny_chat, monkeypatch) -> Non
     assert internvl.image_seq_length == 9  # saved settings survive the image-only class
 
 
+def test_processor_loads_the_normal_way_with_torchvision(tiny_chat, monkeypatch) -> None:
+    from unittest import mock
+
+    monkeypatch.setattr(processors, "has_torchvision", lambda: True)
+    with mock.patch("transformers.AutoProcessor.from_pretrained") as auto:
+        processors.load_processor(str(tiny_chat("qwen2_5_vl")), "main")
+    auto.assert_called_once_with(str(tiny_chat("qwen2_5_vl")), revision="main")
+
+
 def test_image_only_processor_needs_a_video_processor_without_it() -> None:
     """Why the image-only class exists: the stock class demands three parts."""
     from transformers import Qwen2_5_VLProcessor

@@ -12,7 +12,6 @@ processor and the tokenizer. The subclass keeps the original class name, so the 
 from __future__ import annotations
 
 import functools
-import inspect
 from importlib.util import find_spec
 from typing import Any
 
@@ -43,7 +42,7 @@ def image_only(cls: type) -> type:
 
 
 def needs_video(cls: type) -> bool:
-    return VIDEO in inspect.signature(cls.__init__).parameters
+    return VIDEO in cls.get_attributes()
 
 
 def processor_class(name: str) -> type:
@@ -60,20 +59,16 @@ def load_processor(base: str, revision: str | None = None, **kwargs: Any) -> Any
     """`AutoProcessor.from_pretrained`, or its image-only form where it would need torchvision."""
     from transformers import AutoProcessor
 
-    if has_torchvision():
-        return AutoProcessor.from_pretrained(base, revision=revision, **kwargs)
-    name = _processor_class_name(base, revision)
-    if name is None:
-        return AutoProcessor.from_pretrained(base, revision=revision, **kwargs)
-    cls = processor_class(name)
-    if not needs_video(getattr(__import__("transformers"), name)):
-        return AutoProcessor.from_pretrained(base, revision=revision, **kwargs)
-    return cls.from_pretrained(base, revision=revision, **kwargs)
+    if not has_torchvision():
+        cls = _processor_class(base, revision)
+        if cls is not None and needs_video(cls):
+            return image_only(cls).from_pretrained(base, revision=revision, **kwargs)
+    return AutoProcessor.from_pretrained(base, revision=revision, **kwargs)
 
 
-def _processor_class_name(base: str, revision: str | None) -> str | None:
-    """The processor class transformers would pick: `processor_config.json`, else the model
-    type's entry in the AutoProcessor mapping."""
+def _processor_class(base: str, revision: str | None) -> type | None:
+    """The processor class AutoProcessor would pick: the saved `processor_class`, else the
+    model type's entry in its mapping."""
     import transformers
     from transformers import AutoConfig
     from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
@@ -81,10 +76,11 @@ def _processor_class_name(base: str, revision: str | None) -> str | None:
 
     try:
         saved = ProcessorMixin.get_processor_dict(base, revision=revision)[0]
-    except Exception:
+    except (OSError, ValueError):
         saved = {}
     name = saved.get("processor_class") if isinstance(saved, dict) else None
     if not name:
         model_type = AutoConfig.from_pretrained(base, revision=revision).model_type
         name = PROCESSOR_MAPPING_NAMES.get(model_type)
-    return name if isinstance(name, str) and hasattr(transformers, name) else None
+    cls = getattr(transformers, name, None) if isinstance(name, str) else None
+    return cls if isinstance(cls, type) else None
