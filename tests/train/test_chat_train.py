@@ -21,7 +21,8 @@ from dsconv.train.loop import train
 from dsconv.train.tiny import tiny_count_rows, write_tiny_vqa
 from tests.helpers import run_cli
 
-FAST = ["--workers", "0", "--device", "cpu", "--lr", "1e-3", "--schedule", "constant"]
+FAST = ["--workers", "0", "--device", "cpu", "--lr", "1e-3", "--schedule", "constant",
+        "--grad-accum", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def test_resume_gives_the_same_weights_as_a_straight_run(
         return TrainConfig(dataset=str(tiny_vqa), base=str(tiny_chat(family)),
                            output=str(tmp_path / name), epochs=2, lr=1e-3, batch_size=4,
                            schedule="linear", freeze_vision=False, workers=0, device="cpu",
-                           max_val_items=0, save_every=1, lora=0)
+                           max_val_items=0, save_every=1, lora=0, grad_accum=1)
 
     straight = train(config("straight"))
     real_save = loop.save_checkpoint
