@@ -34,14 +34,18 @@ def train_command(
     epochs: Annotated[int | None, _opt(MODEL_DEFAULT)] = None,
     lr: Annotated[float | None, _opt(f"Peak learning rate. {MODEL_DEFAULT}")] = None,
     batch_size: Annotated[int | None, _opt(f"Per process. {MODEL_DEFAULT}")] = None,
-    grad_accum: Annotated[int | None, _opt("Gradient accumulation steps. (default: 1)")] = None,
+    grad_accum: Annotated[int | None, _opt(f"Gradient accumulation steps. {MODEL_DEFAULT}")]
+    = None,
     schedule: Annotated[str | None, _opt(f"linear | cosine-warmup | constant. {MODEL_DEFAULT}")]
     = None,
     warmup: Annotated[float | None, _opt(f"Warm-up, a fraction of all steps. {MODEL_DEFAULT}")]
     = None,
     freeze_vision: Annotated[bool | None, _opt(
         MODEL_DEFAULT, "--freeze-vision/--no-freeze-vision")] = None,
-    lora: Annotated[int | None, _opt("LoRA rank; 0 trains every weight. (default: 0)")] = None,
+    lora: Annotated[int | None, _opt(f"LoRA rank; 0 trains every weight. {MODEL_DEFAULT}")]
+    = None,
+    lora_alpha: Annotated[int | None, _opt(
+        "LoRA alpha. (default: the model's for its rank, else twice the rank)")] = None,
     gradient_checkpointing: Annotated[bool | None, _opt(
         "(default: off)", "--gradient-checkpointing/--no-gradient-checkpointing")] = None,
     max_train_items: Annotated[int | None, _opt("Train on the first N rows only.")] = None,
@@ -87,6 +91,7 @@ def train_command(
         dataset=dataset, model=model, output=str(output) if output else None, base=base,
         revision=revision, epochs=epochs, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
         schedule=schedule, warmup=warmup, freeze_vision=freeze_vision, lora=lora,
+        lora_alpha=lora_alpha,
         gradient_checkpointing=gradient_checkpointing, max_train_items=max_train_items,
         max_val_items=max_val_items, seed=seed, workers=workers, device=device,
         train_split=train_split, val_split=val_split, log_every=log_every, save_every=save_every,
