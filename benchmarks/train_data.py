@@ -33,14 +33,14 @@ import datasets
 from common import load, log, machine, markdown_table
 from transformers import AutoProcessor
 
-from dsconv.io.dataset import shard_paths
+from dsconv.models.chat import ChatCollator
+from dsconv.models.florence2 import Florence2Collator
+from dsconv.models.paligemma import PaliGemmaCollator
+from dsconv.models.processors import load_processor
+from dsconv.storage.dataset import shard_paths
+from dsconv.testing.tiny import build_tiny_florence2, write_tiny_vqa
 from dsconv.testing.tiny_chat import FAMILIES, PUBLIC_CHECKPOINTS, build_tiny_chat
-from dsconv.train.adapters.chat import ChatCollator
-from dsconv.train.adapters.florence2 import Florence2Collator
-from dsconv.train.adapters.paligemma import PaliGemmaCollator
-from dsconv.train.adapters.processors import load_processor
-from dsconv.train.data import RowDataset, load_split, make_loader
-from dsconv.train.tiny import build_tiny_florence2, write_tiny_vqa
+from dsconv.training.data import RowDataset, load_split, make_loader
 
 IMAGE_SIZE = 768  # Florence-2's processor input
 SOURCE_SIZE = (640, 480)

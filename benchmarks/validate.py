@@ -47,8 +47,8 @@ LABELS = {"": "default (header + verify)", " --deep": "--deep (full decode), 1 w
 def loop_child(argv: Sequence[str]) -> None:
     """`validate_dataset()` alone, timed inside the process: the per-row cost without start-up
     (the row schema, which imports `datasets` on first use, is built before the clock starts)."""
-    from dsconv.io.layout import arrow_schema
-    from dsconv.validate import validate_dataset
+    from dsconv.storage.layout import arrow_schema
+    from dsconv.validation import validate_dataset
 
     arrow_schema()
     dataset, deep = Path(argv[0]), "--deep" in argv

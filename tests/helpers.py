@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from PIL import Image
 from typer.testing import CliRunner
@@ -19,15 +24,55 @@ def run_cli(*args: str | Path):
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
 
 
+@dataclass
+class MainResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_main(*args: str | Path) -> MainResult:
+    """Run `dsconv.cli.main` in-process as the console script does (its error handling
+    included), capturing what it prints."""
+    from dsconv.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            mock.patch.object(sys, "argv", ["dsconv", *map(str, args)]):
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return MainResult(code, out.getvalue(), err.getvalue())
+
+
+def assert_one_line_error(result: MainResult, *expected: str) -> str:
+    """Exit 1, one line on stderr saying `error:` and each of `expected`, no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1, (result.exit_code, result.stdout, result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+def out_beside(src: Path) -> Path:
+    """An output folder next to a source folder: OUT may not lie inside its source."""
+    return src.with_name(f"{src.name}-out")
+
+
 def convert_coins(tmp_path: Path, fmt: str) -> tuple[Path, dict[str, Any]]:
     """The coins sample written as `fmt`, converted and validated through the CLI: every
     object kept, nothing dropped. Returns the dataset folder and its report."""
-    from dsconv.io.dataset import read_report
     from dsconv.samples.coins import write_coins
+    from dsconv.storage.dataset import read_report
 
     summary = write_coins(tmp_path / "src", images=12, seed=3, fmt=fmt)
     out = tmp_path / "vqa"
-    result = run_cli(f"{fmt}-to-vqa", tmp_path / "src", out, "--noun", "currency")
+    command = [f"{fmt}-to-vqa"] if fmt in ("coco", "yolo", "voc") else ["convert", "--from", fmt]
+    result = run_cli(*command, tmp_path / "src", out, "--noun", "currency")
     assert result.exit_code == 0, result.output
     result = run_cli("validate", out)
     assert result.exit_code == 0, result.output

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+from dsconv.cli import help as _help
+
+
+class Group(TyperGroup):
+    """Typer's group, suggesting a command for a typo once. Typer adds "Did you mean …?" to
+    the message, and click 8.4+ adds its own when typer lets click raise the error (typer
+    0.20–0.24 with an installed click), so the user read the suggestion twice."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as exc:  # click's UsageError, or the one typer vendors
+            if getattr(exc, "possibilities", None) and "Did you mean" in str(
+                    getattr(exc, "message", "")):
+                exc.possibilities = None  # type: ignore[attr-defined]  # typer's is enough
+            raise
+
 
 app = typer.Typer(
+    cls=Group,
     name="dsconv",
     help="Turn labelled vision data into VQA datasets, fine-tune small VLMs on them, score them.",
     no_args_is_help=True,
@@ -13,6 +36,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 console = Console()
+_help.install()
 
 # Help panels, in the order a user meets them.
 CONVERT = "Convert"
@@ -34,7 +58,7 @@ def _root(
     State.debug = debug
 
 
-def progress(items, total, label):  # matches dsconv.convert.Progress
+def progress(items, total, label):  # matches dsconv.pipeline.convert.Progress
     """A rich progress bar over an iterable; quiet when stderr is not a terminal."""
     from rich.progress import track
 

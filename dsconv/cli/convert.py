@@ -1,27 +1,46 @@
-"""`dsconv coco-to-vqa` and friends: detection datasets → VQA Parquet datasets."""
+"""`dsconv X-to-vqa` for every installed format, and `dsconv convert`: detection datasets →
+VQA Parquet datasets.
+
+The commands are generated from the reader registry: one shared set of options, plus the
+options of each format's own options class (`ReaderOptions` subclasses, with each field's
+help in its metadata). A plugin format installed through `dsconv.converters` gets its
+command with nothing written here.
+"""
 
 from __future__ import annotations
 
+import inspect
 import shlex
 import sys
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, get_type_hints
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from dsconv.classes import ClassFilter, ClassMap
 from dsconv.cli.app import CONVERT, app, console, progress
-from dsconv.cli.scale import MaxImageSize, NumShards, Scale, ShardIndex, WorkersOpt
-from dsconv.convert import ConvertOptions, convert_detection
-from dsconv.converters.base import Ledger, ReaderOptions
+from dsconv.cli.scale import (
+    MaxImageBytes,
+    MaxImageSize,
+    NumShards,
+    Scale,
+    ShardIndex,
+    WorkersOpt,
+)
+from dsconv.converters.base import ReaderOptions
 from dsconv.converters.boxes import BoxPolicy
-from dsconv.converters.registry import get_reader
+from dsconv.converters.detect import AUTO, choose_format
+from dsconv.converters.registry import available, get_reader
+from dsconv.errors import DsconvError
+from dsconv.pipeline import convert as pipeline
+from dsconv.pipeline.splits import parse_ratios
+from dsconv.publish.roboflow import FORMAT_NAMES as ROBOFLOW_FORMATS
+from dsconv.publish.roboflow import READERS as ROBOFLOW_READERS_BY_EXPORT
 from dsconv.schemas.report import ConversionReport
-from dsconv.splits import parse_ratios, resolve_ratios
-from dsconv.tasks.base import Task, TaskContext, get_task
+from dsconv.storage.files import MAX_IMAGE_BYTES
 
 Src = Annotated[Path, typer.Argument(help="The source dataset (folder or annotation file).")]
 Out = Annotated[Path, typer.Argument(help="The output folder for the VQA dataset.")]
@@ -40,14 +59,12 @@ Noun = Annotated[str | None, typer.Option(
 Prompt = Annotated[str | None, typer.Option(
     help="Question template overriding the task's; may use {noun} and {classes}, and for "
     "count-class and presence {class}, {a_class}, {plural}. florence-od always asks <OD>.")]
-IncludeZero = Annotated[bool, typer.Option(help="Keep classes with a zero count in answers.")]
-KeepCrowd = Annotated[bool, typer.Option(help="Count COCO iscrowd=1 regions as objects.")]
-KeepDifficult = Annotated[bool, typer.Option(help="Count VOC difficult=1 objects.")]
-Images = Annotated[Path | None, typer.Option(
-    help="Image folder for a plain COCO annotation file (default: the file's folder).")]
+IncludeZero = Annotated[bool, typer.Option(
+    "--include-zero", help="Keep classes with a zero count in answers.")]
 Seed = Annotated[int, typer.Option(
     help="Seed for anything drawn at random (paraphrases, absent classes).")]
-Overwrite = Annotated[bool, typer.Option(help="Replace OUT if it exists.")]
+Overwrite = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace OUT if it exists.")]
 Paraphrases = Annotated[int, typer.Option(
     min=1, help="Draw each question among the task's first N phrasings (1: the default only).")]
 AbsentRate = Annotated[float, typer.Option(
@@ -59,52 +76,47 @@ Classes = Annotated[str | None, typer.Option(
 BoxPolicyOpt = Annotated[BoxPolicy, typer.Option(
     help="Boxes partly outside the image: clip them to it, drop them, or stop with an error.")]
 AllowOutside = Annotated[bool, typer.Option(
+    "--allow-outside-root",
     help="Let image paths point outside the dataset folder (absolute, .., symlinks).")]
+FromFormat = Annotated[str, typer.Option(
+    "--from", help="Source format (see `dsconv formats`); auto: the one the source is "
+    "detected as (see `dsconv detect`).")]
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
+ROBOFLOW_READERS = frozenset(ROBOFLOW_READERS_BY_EXPORT.values())  # formats Roboflow exports
+AllowEmpty = Annotated[bool, typer.Option(
+    "--allow-empty", help="Write the dataset even when it has no rows or no objects (normally "
+    "an error: a wrong format, folder or --classes).")]
 SplitRatios = Annotated[str | None, typer.Option(
     help="Re-split by a hash of each image's bytes, e.g. 0.8,0.1,0.1 (train, validation, test). "
     "Default: the source's splits, or 0.8,0.1,0.1 when it has none.")]
 
 
 def run_conversion(
-    fmt: str, src: Path, out: Path, tasks: list[str], options: ReaderOptions, *,
+    fmt: str, src: Path, out: Path, tasks: list[str], options: dict[str, Any], *,
     prompt: str | None, include_zero: bool, seed: int, overwrite: bool, paraphrases: int = 1,
     absent_rate: float = 0.0, classes: str | None = None, split_ratios: str | None = None,
-    source: str | None = None, scale: Scale | None = None,
+    source: str | None = None, scale: Scale | None = None, allow_empty: bool = False,
 ) -> ConversionReport:
+    """`dsconv.convert` with the command's arguments, then the summary."""
     scale = scale or Scale()
-    selected = [get_task(t) for t in dict.fromkeys(tasks)]
-    class_map = ClassMap.parse(classes) if classes else None
-    ratios = parse_ratios(split_ratios) if split_ratios else None
-    ledger = Ledger(box_policy=options.box_policy)
-    reader = get_reader(fmt)(src, ledger, options)
-    if class_map is not None:
-        reader = ClassFilter(reader, ledger, class_map)
-    warn_paraphrases(selected, paraphrases, prompt, ledger)
-    context = TaskContext(reader.vocabulary(), prompt=prompt, include_zero=include_zero,
-                          seed=seed, paraphrases=paraphrases, absent_rate=absent_rate)
-    convert_options = ConvertOptions(
-        out=out, tasks=selected, context=context, overwrite=overwrite,
-        source=source or str(src), command=shlex.join(["dsconv", *sys.argv[1:]]),
-        split_ratios=resolve_ratios(reader, ratios), max_image_size=scale.max_image_size,
-        workers=scale.workers, share=scale.share,
-        settings={"reader": asdict(options), "classes": classes},
+    share = scale.share
+    if fmt == AUTO:
+        found = choose_format(src)
+        console.print(f"{escape(str(src))}: detected {escape(str(found))}", highlight=False,
+                      soft_wrap=True)
+        fmt = found.format
+    report = pipeline.convert(
+        src, out, format=fmt, tasks=tasks, prompt=prompt, include_zero=include_zero,
+        seed=seed, paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
+        split_ratios=parse_ratios(split_ratios) if split_ratios else None,
+        overwrite=overwrite, allow_empty=allow_empty, max_image_size=scale.max_image_size,
+        workers=scale.workers, num_shards=share.count if share else None,
+        shard_index=share.index if share else None,
+        progress=progress, command=shlex.join(["dsconv", *sys.argv[1:]]), card_source=source,
+        **options,
     )
-    report = convert_detection(reader, ledger, convert_options, progress)
     print_summary(report, out)
     return report
-
-
-def warn_paraphrases(tasks: list[Task], n: int, prompt: str | None, ledger: Ledger) -> None:
-    """Say so in the report when `--paraphrases` cannot be honoured as asked."""
-    if n <= 1:
-        return
-    if prompt:
-        ledger.warn(f"--paraphrases {n}: --prompt replaces every task's phrasings")
-        return
-    for task in tasks:
-        if task.prompts and len(task.prompts) < n:
-            ledger.warn(f"--paraphrases {n}: {task.name} has {len(task.prompts)} phrasing(s), "
-                        "all of them used")
 
 
 def summary_table(report: ConversionReport, out: Path, columns: tuple[str, ...]) -> Table:
@@ -136,106 +148,131 @@ def print_footer(report: ConversionReport, out: Path, table: Table) -> None:
     console.print(f"Wrote {escape(str(out))} (every drop and its reason: {report_file})")
 
 
-@app.command("coco-to-vqa", rich_help_panel=CONVERT)
-def coco_to_vqa(
-    src: MaybeSrc = None, out: MaybeOut = None, task: Tasks = ["count-json"],  # noqa: B006
-    images: Images = None,
-    noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
-    keep_crowd: KeepCrowd = False, seed: Seed = 0, overwrite: Overwrite = False,
-    paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
-    split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
-    allow_outside_root: AllowOutside = False, roboflow: Roboflow = None,
-    max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
-    num_shards: NumShards = None, shard_index: ShardIndex = None,
-) -> None:
-    """Convert a COCO dataset (Roboflow export or one annotation file) to a VQA dataset.
+def _shared(fmt: str | None) -> list[inspect.Parameter]:
+    """The options every conversion command has, in the order help lists them."""
+    def opt(name: str, kind: Any, default: Any) -> inspect.Parameter:
+        return inspect.Parameter(name, KEYWORD, annotation=kind, default=default)
 
-    Example: [bold]dsconv coco-to-vqa data/coins out/coins-vqa --noun currency[/]
-    or straight from Roboflow: [bold]dsconv coco-to-vqa --roboflow my-team/coins/3 out/coins-vqa[/]
-    """
-    options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd, noun=noun,
-                            box_policy=box_policy, allow_outside_root=allow_outside_root)
+    roboflow = fmt is not None and fmt in ROBOFLOW_READERS
+    params = [
+        opt("src", MaybeSrc if roboflow else Src, None if roboflow else inspect.Parameter.empty),
+        opt("out", MaybeOut if roboflow else Out, None if roboflow else inspect.Parameter.empty),
+    ]
+    if fmt is None:
+        params.append(opt("from_", FromFormat, AUTO))
+    params += [
+        opt("task", Tasks, ["count-json"]), opt("noun", Noun, None), opt("prompt", Prompt, None),
+        opt("include_zero", IncludeZero, False), opt("seed", Seed, 0),
+        opt("overwrite", Overwrite, False), opt("allow_empty", AllowEmpty, False),
+        opt("paraphrases", Paraphrases, 1), opt("absent_rate", AbsentRate, 0.0),
+        opt("classes", Classes, None), opt("split_ratios", SplitRatios, None),
+        opt("box_policy", BoxPolicyOpt, "clip"),
+        opt("allow_outside_root", AllowOutside, False),
+        opt("max_image_bytes", MaxImageBytes, MAX_IMAGE_BYTES),
+        opt("max_image_size", MaxImageSize, None), opt("workers", WorkersOpt, None),
+        opt("num_shards", NumShards, None), opt("shard_index", ShardIndex, None),
+    ]
+    if roboflow:
+        params.append(opt("roboflow", Roboflow, None))
+    return params
+
+
+def _format_params(options_classes: dict[str, type[ReaderOptions]], generic: bool
+                   ) -> list[inspect.Parameter]:
+    """The formats' own options (fields beyond `ReaderOptions`) as command options. In the
+    generic `convert` every format's are offered, defaulting to "not given", and the help says
+    which formats have each; a value given for a format without it is an error."""
+    shared = {f.name for f in fields(ReaderOptions)}
+    found: dict[str, tuple[Any, Any, str, list[str]]] = {}
+    for fmt, options_cls in options_classes.items():
+        hints = get_type_hints(options_cls)
+        for f in fields(options_cls):
+            if f.name in shared or (f.name in found and fmt in found[f.name][3]):
+                continue
+            if f.name in found:
+                found[f.name][3].append(fmt)
+                continue
+            found[f.name] = (hints[f.name], f.default, f.metadata.get("help", ""), [fmt])
+    params = []
+    for name, (kind, default, help_text, formats) in found.items():
+        flag = "--images" if name == "images_dir" else "--" + name.replace("_", "-")
+        if generic:
+            help_text = f"{', '.join(formats)}: {help_text}"
+        if kind is bool:
+            annotation: Any = Annotated[bool, typer.Option(flag, help=help_text)]
+            value = False
+        else:
+            base = Path if kind in (Path, Path | None) else str
+            annotation = Annotated[base | None, typer.Option(
+                flag, help=help_text, show_default=None if generic else str(default))]
+            value = None
+        params.append(inspect.Parameter(name, KEYWORD, annotation=annotation, default=value))
+    return params
+
+
+def _run(fmt: str, format_names: set[str], values: dict[str, Any]) -> None:
+    """One conversion command: its arguments → `dsconv.convert`, then the summary."""
+    options = {name: values.pop(name) for name in format_names}
+    options = {k: v for k, v in options.items() if v is not None}
+    for name in ("noun", "box_policy", "allow_outside_root", "max_image_bytes"):
+        options[name] = values.pop(name)
+    roboflow = values.pop("roboflow", None)
+    src, out = values.pop("src"), values.pop("out")
+    scale = Scale.parse(values.pop("workers"), values.pop("max_image_size"),
+                        values.pop("num_shards"), values.pop("shard_index"))
+    if roboflow is None and (src is None or out is None):
+        raise DsconvError("give SRC and OUT (or --roboflow WORKSPACE/PROJECT/VERSION OUT)")
     from dsconv.cli.publish import roboflow_source
 
-    with roboflow_source(roboflow, src, out) as (src, out, source):
-        run_conversion("coco", src, out, task, options, prompt=prompt,
-                       include_zero=include_zero, seed=seed, overwrite=overwrite,
-                       paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                       split_ratios=split_ratios, source=source,
-                       scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
+    with roboflow_source(roboflow, src, out, ROBOFLOW_FORMATS.get(fmt, fmt)) as (
+            src, out, source):
+        run_conversion(fmt, src, out, values.pop("task"), options, source=source, scale=scale,
+                       **values)
 
 
-@app.command("yolo-to-vqa", rich_help_panel=CONVERT)
-def yolo_to_vqa(
-    src: Src, out: Out, task: Tasks = ["count-json"],  # noqa: B006
-    noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
-    seed: Seed = 0, overwrite: Overwrite = False,
-    paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
-    split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
-    allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
-    workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
-) -> None:
-    """Convert a YOLO dataset (Ultralytics data.yaml layout or Darknet) to a VQA dataset.
+def _make_command(fmt: str | None, options_classes: dict[str, type[ReaderOptions]],
+                  doc: str) -> Callable[..., None]:
+    params = _shared(fmt)
+    own = _format_params(options_classes, generic=fmt is None)
+    params += own
+    names = {p.name for p in own}
 
-    Example: [bold]dsconv yolo-to-vqa data/coins-yolo out/coins-vqa[/]
-    """
-    options = ReaderOptions(noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
-    run_conversion("yolo", src, out, task, options, prompt=prompt,
-                   include_zero=include_zero, seed=seed, overwrite=overwrite,
-                   paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
-                   scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
+    def command(**values: Any) -> None:
+        _run(fmt or values.pop("from_"), names, values)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = doc
+    return command
 
 
-@app.command("voc-to-vqa", rich_help_panel=CONVERT)
-def voc_to_vqa(
-    src: Src, out: Out, task: Tasks = ["count-json"],  # noqa: B006
-    noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
-    keep_difficult: KeepDifficult = False, seed: Seed = 0, overwrite: Overwrite = False,
-    paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
-    split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
-    allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
-    workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
-) -> None:
-    """Convert a Pascal VOC dataset (Annotations/, JPEGImages/, ImageSets/) to a VQA dataset.
-
-    Example: [bold]dsconv voc-to-vqa data/coins-voc out/coins-vqa[/]
-    """
-    options = ReaderOptions(keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
-    run_conversion("voc", src, out, task, options, prompt=prompt,
-                   include_zero=include_zero, seed=seed, overwrite=overwrite,
-                   paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
-                   scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
+def _register() -> None:
+    """`X-to-vqa` for every installed format (built-in and plugin), then `convert`."""
+    classes: dict[str, type[ReaderOptions]] = {}
+    for fmt in available():
+        try:
+            reader = get_reader(fmt)
+        except DsconvError:  # a broken plugin has no command; `dsconv formats` says why
+            continue
+        classes[fmt] = getattr(reader, "options_class", ReaderOptions)
+        example = EXAMPLES.get(fmt, f"dsconv {fmt}-to-vqa data/{fmt}-export out/{fmt}-vqa")
+        kind, _, layout = reader.description.partition(":")
+        doc = (f"Convert a {kind} dataset to a VQA dataset.\n\n"
+               + (f"Reads {layout.strip()}.\n\n" if layout else "")
+               + f"Example: [bold]{example}[/]")
+        app.command(f"{fmt}-to-vqa", rich_help_panel=CONVERT)(
+            _make_command(fmt, {fmt: classes[fmt]}, doc))
+    app.command("convert", rich_help_panel=CONVERT)(_make_command(None, classes, (
+        "Convert a dataset in any installed format, the format detected (see `dsconv detect`) "
+        "or named with --from.\n\n"
+        "Example: [bold]dsconv convert data/coins out/coins-vqa[/] (--from coco names it)")))
 
 
-@app.command("convert", rich_help_panel=CONVERT)
-def convert(
-    src: Src, out: Out,
-    from_: Annotated[str, typer.Option("--from", help="Source format (see `dsconv formats`).")],
-    task: Tasks = ["count-json"], images: Images = None,  # noqa: B006
-    noun: Noun = None, prompt: Prompt = None, include_zero: IncludeZero = False,
-    keep_crowd: KeepCrowd = False, keep_difficult: KeepDifficult = False,
-    seed: Seed = 0, overwrite: Overwrite = False,
-    paraphrases: Paraphrases = 1, absent_rate: AbsentRate = 0.0, classes: Classes = None,
-    split_ratios: SplitRatios = None, box_policy: BoxPolicyOpt = "clip",
-    allow_outside_root: AllowOutside = False, max_image_size: MaxImageSize = None,
-    workers: WorkersOpt = None, num_shards: NumShards = None,
-    shard_index: ShardIndex = None,
-) -> None:
-    """Convert a dataset in any installed format, including third-party ones.
-
-    Example: [bold]dsconv convert data/coins out/coins-vqa --from coco[/]
-    """
-    options = ReaderOptions(images_dir=images, keep_crowd=keep_crowd,
-                            keep_difficult=keep_difficult, noun=noun, box_policy=box_policy,
-                            allow_outside_root=allow_outside_root)
-    run_conversion(from_, src, out, task, options, prompt=prompt,
-                   include_zero=include_zero, seed=seed, overwrite=overwrite,
-                   paraphrases=paraphrases, absent_rate=absent_rate, classes=classes,
-                   split_ratios=split_ratios,
-                   scale=Scale.parse(workers, max_image_size, num_shards, shard_index))
+EXAMPLES = {
+    "coco": "dsconv coco-to-vqa data/coins out/coins-vqa --noun currency[/] or straight from "
+            "Roboflow: [bold]dsconv coco-to-vqa --roboflow my-team/coins/3 out/coins-vqa",
+    "yolo": "dsconv yolo-to-vqa data/coins-yolo out/coins-vqa",
+    "voc": "dsconv voc-to-vqa data/coins-voc out/coins-vqa",
+    "hf": "dsconv hf-to-vqa my-org/coins-detection out/coins-vqa --bbox-format coco",
+}
+_register()

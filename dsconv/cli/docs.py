@@ -5,19 +5,17 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from dsconv.cli.app import CONVERT, app, progress
-from dsconv.cli.convert import print_footer, summary_table
-from dsconv.cli.scale import MaxImageSize, Scale, WorkersOpt
+from dsconv.cli.convert import AllowEmpty, AllowOutside, print_footer, summary_table
+from dsconv.cli.scale import MaxImageBytes, MaxImageSize, WorkersOpt
 from dsconv.schemas.report import ConversionReport
+from dsconv.storage.files import MAX_IMAGE_BYTES
 from dsconv.tasks.docvqa import DEFAULT_PREFIX
-
-if TYPE_CHECKING:
-    from dsconv.converters.docvqa import DocReaderOptions
 
 
 @app.command("docvqa-to-vqa", rich_help_panel=CONVERT)
@@ -48,57 +46,37 @@ def docvqa_to_vqa(
     limit: Annotated[int | None, typer.Option(
         min=1, help="Read at most this many questions per split (a quick look at a large "
                     "Hub dataset).")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace OUT if it exists.")] = False,
+    allow_outside_root: AllowOutside = False,
     max_image_size: MaxImageSize = None, workers: WorkersOpt = None,
+    allow_empty: AllowEmpty = False,
+    max_image_bytes: MaxImageBytes = MAX_IMAGE_BYTES,
 ) -> None:
     """Convert document questions (image, question, reference answers) to a VQA dataset.
 
-    Reads the Hub in streaming mode, so a large split never sits in memory; image bytes are
-    copied untouched unless --max-image-size shrinks them. Rows whose question is empty, whose
+    Reads the Hub in streaming mode, so a large split never sits in memory; local files are
+    streamed too, without touching the network. Image bytes are copied untouched unless
+    --max-image-size shrinks them. Image paths in a local table must stay inside SRC's folder
+    (the file's folder when SRC is a file): others are dropped as unsafe_path unless
+    --allow-outside-root. Rows whose question is empty, whose
     answers are missing or whose image does not decode are left out and listed in
     conversion_report.json. (No --num-shards here: a part must skip the others' images, which
     needs a source indexed up front, as the detection commands' are; a stream is not.)
 
     Example: [bold]dsconv docvqa-to-vqa HuggingFaceM4/DocumentVQA out/docvqa --split validation[/]
     """
-    from dsconv.converters.docvqa import Columns, DocReaderOptions
+    from dsconv.pipeline.documents import convert_documents
 
-    options = DocReaderOptions(
-        columns=Columns(image=image_col, question=question_col, answers=answers_col,
-                        id=id_col, doc_id=doc_id_col),
-        splits=tuple(split or ()), limit=limit,
+    report = convert_documents(
+        src, out, prefix=prefix, image_col=image_col, question_col=question_col,
+        answers_col=answers_col, id_col=id_col, doc_id_col=doc_id_col, splits=split or (),
+        limit=limit, allow_outside_root=allow_outside_root, overwrite=overwrite,
+        max_image_size=max_image_size, workers=workers, progress=progress,
+        command=shlex.join(["dsconv", *sys.argv[1:]]), allow_empty=allow_empty,
+        max_image_bytes=max_image_bytes,
     )
-    report = run_documents(src, out, options, prefix=prefix, overwrite=overwrite,
-                           scale=Scale.parse(workers, max_image_size))
     print_document_summary(report, out)
-
-
-def run_documents(
-    src: str, out: Path, options: DocReaderOptions, *, prefix: str, overwrite: bool,
-    scale: Scale | None = None,
-) -> ConversionReport:
-    """Reader, the docvqa task and the shared pipeline, wired as `run_conversion` does it."""
-    from dsconv.convert import ConvertOptions, convert_dataset
-    from dsconv.converters.base import Vocabulary
-    from dsconv.converters.docvqa import DocumentLedger, DocVQAReader
-    from dsconv.tasks.base import TaskContext, get_task
-    from dsconv.tasks.docvqa import document_rows
-
-    scale = scale or Scale()
-    ledger = DocumentLedger()
-    reader = DocVQAReader(src, ledger, options)
-    context = TaskContext(Vocabulary([]), options={"prefix": prefix})
-    token = f"the task token `{prefix}` (no space after it)" if prefix else "no task token"
-    convert_options = ConvertOptions(
-        out=out, tasks=[get_task("docvqa")], context=context, overwrite=overwrite, source=src,
-        command=shlex.join(["dsconv", *sys.argv[1:]]),
-        notes=(f"Questions start with {token}. `answer` is the first reference answer, the "
-               "training target; `answers` keeps every reference for scoring (ANLS, "
-               "Levenshtein similarity). Documents have no objects.",),
-        max_image_size=scale.max_image_size, workers=scale.workers,
-    )
-    return convert_dataset(reader, ledger, convert_options,
-                           lambda sample: document_rows(sample, context), progress)
 
 
 def print_document_summary(report: ConversionReport, out: Path) -> None:

@@ -11,13 +11,14 @@ from typing import Annotated
 import typer
 
 from dsconv.cli.app import MODEL, app, console, progress
+from dsconv.training import train_extra
 
 
 @app.command("eval", rich_help_panel=MODEL)
 def eval_command(
     model: Annotated[str, typer.Argument(
-        help="A `dsconv train` run directory, its final/ or best/ folder, a model folder, "
-             "or a Hub checkpoint id (with --model-family).")],
+        help="A `dsconv train` run directory, its final/ or best/ folder, a local model "
+             "folder, or a Hub checkpoint id owner/name (with --model-family).")],
     dataset: Annotated[Path, typer.Option("--dataset", help="A dataset directory from dsconv.")],
     split: Annotated[str, typer.Option(help="The split to answer and score.")] = "test",
     batch_size: Annotated[int, typer.Option(min=1, help="Rows generated together.")] = 8,
@@ -43,30 +44,31 @@ def eval_command(
 
     Example: [bold]dsconv eval runs/coins --dataset out/coins-vqa --split test[/]
     """
-    from dsconv.eval.predict import (
-        PREDICTIONS_FILE,
-        check_split,
-        load_model,
-        resolve_model,
-        score_predictions,
-        write_predictions,
-    )
-    from dsconv.eval.report import print_report
-    from dsconv.eval.score import write_results
+    with train_extra("eval"):
+        from dsconv.eval.predict import (
+            PREDICTIONS_FILE,
+            check_split,
+            load_model,
+            resolve_model,
+            score_predictions,
+            write_predictions,
+        )
+        from dsconv.eval.report import print_report
+        from dsconv.eval.score import write_results
 
-    rows = check_split(dataset, split)
-    ref = resolve_model(model, model_family)
-    adapter = load_model(ref, revision, device)
-    out_dir = out or ref.default_out(split)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shown = rows if max_items is None else min(rows, max_items)
-    console.print(f"answering {shown} rows of {dataset} ({split}) with {ref.source} "
-                  f"({ref.family})", highlight=False)
-    predictions = out_dir / PREDICTIONS_FILE
-    write_predictions(adapter, dataset, split, predictions, batch_size=batch_size,
-                      max_new_tokens=max_new_tokens, max_items=max_items, progress=progress)
-    result = score_predictions(predictions, dataset, split, max_items)
-    written = [predictions, *write_results(result, out_dir, failures)]
-    print_report(result.metrics, console)
-    for path in written:
-        console.print(f"wrote {path}", highlight=False)
+        rows = check_split(dataset, split)
+        ref = resolve_model(model, model_family)
+        adapter = load_model(ref, revision, device)
+        out_dir = out or ref.default_out(split)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shown = rows if max_items is None else min(rows, max_items)
+        console.print(f"answering {shown} rows of {dataset} ({split}) with {ref.source} "
+                      f"({ref.family})", highlight=False)
+        predictions = out_dir / PREDICTIONS_FILE
+        write_predictions(adapter, dataset, split, predictions, batch_size=batch_size,
+                          max_new_tokens=max_new_tokens, max_items=max_items, progress=progress)
+        result = score_predictions(predictions, dataset, split, max_items)
+        written = [predictions, *write_results(result, out_dir, failures)]
+        print_report(result.metrics, console)
+        for path in written:
+            console.print(f"wrote {path}", highlight=False)

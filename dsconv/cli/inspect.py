@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from dsconv.cli.app import INSPECT, app, console, err_console
@@ -34,12 +35,12 @@ def stats(
     if as_json:
         typer.echo(json.dumps(stats_json(numbers), indent=2))
         return
-    overview = Table(title=f"{dataset}")
+    overview = Table(title=escape(str(dataset)))
     for column in ("split", "rows", "images", "objects", "tasks", "answer chars min/mean/max"):
         overview.add_column(column, justify="left" if column in ("split", "tasks") else "right")
     for name, s in numbers.items():
         overview.add_row(name, str(s.rows), str(s.images), str(s.objects),
-                         ", ".join(f"{t}: {n}" for t, n in s.tasks.items()),
+                         escape(", ".join(f"{t}: {n}" for t, n in s.tasks.items())),
                          f"{s.answer_chars_min} / {s.answer_chars_mean:.1f} / {s.answer_chars_max}")
     console.print(overview)
     classes = class_order(numbers, _vocabulary(dataset))
@@ -49,7 +50,7 @@ def stats(
             column.justify = "right"
         for name in classes:
             counts = [s.per_class.get(name, 0) for s in numbers.values()]
-            table.add_row(name, *map(str, counts), str(sum(counts)))
+            table.add_row(escape(name), *map(str, counts), str(sum(counts)))
         console.print(table)
     if any(s.objects for s in numbers.values()):  # documents have no objects to count
         for name, s in numbers.items():
@@ -102,17 +103,23 @@ def preview(
     result = write_preview(dataset, split=split, n=n, out=out, png=png, failures=failures)
     if result.missing:
         err_console.print(f"[yellow]warning:[/] {len(result.missing)} failure ids not in "
-                          f"{dataset}: {', '.join(result.missing[:5])}"
+                          + escape(f"{dataset}: {', '.join(result.missing[:5])}")
                           + (" …" if len(result.missing) > 5 else ""), highlight=False)
-    console.print(f"Wrote {result.html} ({result.shown} rows)", highlight=False)
+    console.print(escape(f"Wrote {result.html} ({result.shown} rows)"), highlight=False)
     if result.png is not None:
-        console.print(f"Wrote {result.png}", highlight=False)
+        console.print(escape(f"Wrote {result.png}"), highlight=False)
 
 
 def _vocabulary(dataset: Path) -> list[str]:
-    from dsconv.io.dataset import read_report
+    """The report's class order; without a readable report, classes by count (said so)."""
+    from dsconv.storage.dataset import REPORT_FILE, read_report
 
-    try:
-        return list(read_report(dataset).get("classes") or [])
-    except (DsconvError, ValueError):
+    if not (dataset / REPORT_FILE).exists():
         return []
+    try:
+        classes = read_report(dataset).get("classes") or []
+    except DsconvError as exc:
+        err_console.print(f"[yellow]warning:[/] {escape(str(exc))}; classes in count order",
+                          highlight=False, soft_wrap=True)
+        return []
+    return [str(c) for c in classes] if isinstance(classes, list) else []

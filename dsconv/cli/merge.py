@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from dsconv.cli.app import CONVERT, app
-from dsconv.errors import DsconvError
 
 
 @app.command("merge", rich_help_panel=CONVERT)
@@ -18,7 +17,8 @@ def merge(
     parts: Annotated[list[Path], typer.Argument(
         help="Every part folder of one sharded conversion (any order).", show_default=False)],
     out: Annotated[Path, typer.Argument(help="The output folder for the whole dataset.")],
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Join the parts written with --num-shards N --shard-index I into one dataset.
 
@@ -29,10 +29,8 @@ def merge(
     Example: [bold]dsconv merge out/parts/* out/coins-vqa[/]
     """
     from dsconv.cli.convert import print_summary
-    from dsconv.merge import merge_parts
+    from dsconv.pipeline.merge import merge_parts
 
-    if any(part.resolve() == out.resolve() for part in parts):
-        raise DsconvError(f"{out}: is one of the parts; merge into a new folder")
     report = merge_parts(parts, out, overwrite=overwrite,
                          command=shlex.join(["dsconv", *sys.argv[1:]]))
     print_summary(report, out)

@@ -8,15 +8,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from dsconv.cli.app import PUBLISH, app, console, err_console, progress
+from dsconv.cli.app import PUBLISH, Group, app, console, err_console, progress
 from dsconv.errors import DsconvError
 
 Dataset = Annotated[Path, typer.Argument(help="A dataset folder written by dsconv.")]
 
-pull_app = typer.Typer(help="Download a labelled dataset to convert (Roboflow).",
-                       no_args_is_help=True)
+pull_app = typer.Typer(
+    cls=Group, no_args_is_help=True,
+    help="Download a labelled dataset to convert (Roboflow).\n\n"
+    "Example: [bold]dsconv pull roboflow my-team/coins/3 data/coins[/]")
 app.add_typer(pull_app, name="pull", rich_help_panel=PUBLISH)
 
 
@@ -45,15 +48,15 @@ def push(
 
     Example: [bold]dsconv push out/coins-vqa me/coins-vqa --private[/]
     """
-    from dsconv.io.push import plan_push, push_dataset
+    from dsconv.publish.push import plan_push, push_dataset
 
     if dry_run:
         plan = plan_push(dataset, validate=not no_validate)
         _print_warnings(plan.warnings)
-        table = Table("file", "bytes", title=f"would push {dataset} to {repo_id}")
+        table = Table("file", "bytes", title=escape(f"would push {dataset} to {repo_id}"))
         table.columns[1].justify = "right"
         for name in plan.files:
-            table.add_row(name, f"{(dataset / name).stat().st_size:,}")
+            table.add_row(escape(name), f"{(dataset / name).stat().st_size:,}")
         console.print(table)
         console.print(f"{len(plan.files)} files, {plan.nbytes:,} bytes (dry run: nothing sent)")
         return
@@ -70,21 +73,26 @@ def pull_roboflow(
     ref: Annotated[str, typer.Argument(
         metavar="WORKSPACE/PROJECT/VERSION", help="The Roboflow dataset version.")],
     dest: Annotated[Path, typer.Argument(help="Folder to download into.")],
-    fmt: Annotated[str, typer.Option("--format", help="coco, yolov8 or voc.")] = "coco",
+    fmt: Annotated[str, typer.Option(
+        "--format", help="coco, yolo or voc (dsconv's format names; Roboflow's YOLO export is "
+        "its yolov8).")] = "coco",
     api_key: Annotated[str | None, typer.Option(
         help="Roboflow API key (default: ROBOFLOW_API_KEY).", show_default=False)] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace DEST if it is not empty.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace DEST if it is not empty.")] = False,
 ) -> None:
     """Download a dataset version from Roboflow, ready for `dsconv coco-to-vqa` and friends.
 
     Example: [bold]dsconv pull roboflow my-team/coins/3 data/coins[/]
     """
-    from dsconv.io.roboflow import READERS, RoboflowRef, pull
+    from dsconv.publish.roboflow import FORMAT_NAMES, RoboflowRef, pull
 
+    if fmt not in FORMAT_NAMES:
+        raise DsconvError(f"--format {fmt!r}: choose from {', '.join(FORMAT_NAMES)}")
     parsed = RoboflowRef.parse(ref)
-    folder = pull(parsed, dest, fmt=fmt, api_key=api_key, overwrite=overwrite)
+    folder = pull(parsed, dest, fmt=FORMAT_NAMES[fmt], api_key=api_key, overwrite=overwrite)
     console.print(f"Downloaded {parsed} ({fmt}) to {folder}", highlight=False)
-    console.print(f"Convert it with: dsconv {READERS[fmt]}-to-vqa {folder} OUT", highlight=False)
+    console.print(f"Convert it with: dsconv {fmt}-to-vqa {folder} OUT", highlight=False)
 
 
 @app.command("export", rich_help_panel=PUBLISH)
@@ -93,16 +101,17 @@ def export(
     to: Annotated[str, typer.Option(
         "--to", help="jsonl (image/prefix/suffix + image files) or messages (TRL chat).")],
     out: Annotated[Path, typer.Argument(help="The folder to write.")],
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Write the dataset in a layout other fine-tuning tools read.
 
     Example: [bold]dsconv export out/coins-vqa --to messages out/coins-chat[/]
     """
-    from dsconv.io.export import export_dataset
+    from dsconv.publish.export import export_dataset
 
     result = export_dataset(dataset, to, out, overwrite=overwrite, progress=progress)
-    table = Table("split", "rows", "images", title=f"{out} ({to})")
+    table = Table("split", "rows", "images", title=escape(f"{out} ({to})"))
     for column in table.columns[1:]:
         column.justify = "right"
     for split, rows in result.rows.items():
@@ -126,11 +135,11 @@ def card(
     What is not given keeps the value the old card recorded.
     Example: [bold]dsconv card out/coins-vqa --repo-id me/coins-vqa --license cc-by-4.0[/]
     """
-    from dsconv.io.card import write_card
+    from dsconv.pipeline.card import write_card
 
     for path in write_card(dataset, name=name, source=source, command=command, license=license,
                            repo_id=repo_id):
-        console.print(f"Wrote {path}", highlight=False)
+        console.print(escape(f"Wrote {path}"), highlight=False)
 
 
 @contextlib.contextmanager
@@ -147,7 +156,7 @@ def roboflow_source(
             raise DsconvError("give SRC and OUT (or --roboflow WORKSPACE/PROJECT/VERSION OUT)")
         yield src, out, None
         return
-    from dsconv.io.roboflow import RoboflowRef, pulled
+    from dsconv.publish.roboflow import RoboflowRef, pulled
 
     if src is not None and out is not None:
         raise DsconvError("with --roboflow, give only OUT (the source is the download)")
@@ -161,4 +170,5 @@ def roboflow_source(
 
 def _print_warnings(warnings: list[str]) -> None:
     for warning in warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
+                          soft_wrap=True)

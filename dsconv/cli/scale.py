@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from dsconv.parallel import resolve_workers
-from dsconv.shard import Share, parse_share
+from dsconv.pipeline.shard import Share, parse_share
+from dsconv.storage.files import MAX_IMAGE_BYTES
+from dsconv.storage.parallel import resolve_workers
 
 WorkersOpt = Annotated[int | None, typer.Option(
     min=1, show_default="all cores",
@@ -18,6 +19,10 @@ MaxImageSize = Annotated[int | None, typer.Option(
     help="Shrink images whose longer side is over PIXELS to PIXELS, aspect kept and boxes "
     "scaled (JPEG re-encoded at quality 90, PNG stays PNG, EXIF orientation applied); "
     "other images keep their bytes.")]
+MaxImageBytes = Annotated[int, typer.Option(
+    min=1, metavar="BYTES", show_default=f"{MAX_IMAGE_BYTES:,} (256 MiB)",
+    help="Drop image files larger than BYTES without reading them (reported in "
+    "conversion_report.json): a multi-GB junk file named like an image is never read whole.")]
 NumShards = Annotated[int | None, typer.Option(
     min=1, metavar="N", help="Convert only one of N parts of the source (with --shard-index), "
     "e.g. one per machine; join the part folders with `dsconv merge`.")]

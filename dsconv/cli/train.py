@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from dsconv.cli.app import MODEL, app, console
+from dsconv.training import train_extra
 
 MODEL_DEFAULT = "(default: the model's)"
 
@@ -29,8 +30,12 @@ def train_command(
         "florence2 | moondream2 | paligemma | chat. (default: read from --base's config)",
         "--model", "-m")] = None,
     output: Annotated[Path | None, _opt("The run directory to create.", "--output", "-o")] = None,
-    base: Annotated[str | None, _opt(f"Checkpoint to start from. {MODEL_DEFAULT}")] = None,
-    revision: Annotated[str | None, _opt("Revision of --base on the Hub.")] = None,
+    base: Annotated[str | None, _opt(
+        "Checkpoint to start from: a Hub id (owner/name) or a local model folder (./DIR), "
+        f"e.g. one from `dsconv sample model`. {MODEL_DEFAULT}")] = None,
+    revision: Annotated[str | None, _opt(
+        "Revision of a Hub --base (branch, tag or commit); moondream2: 2024-08-26 (default) "
+        "or 2024-04-02.")] = None,
     epochs: Annotated[int | None, _opt(MODEL_DEFAULT)] = None,
     lr: Annotated[float | None, _opt(f"Peak learning rate. {MODEL_DEFAULT}")] = None,
     batch_size: Annotated[int | None, _opt(f"Per process. {MODEL_DEFAULT}")] = None,
@@ -82,23 +87,20 @@ def train_command(
 
     Example: [bold]dsconv train out/coins-vqa --model moondream2 --output runs/coins[/]
     """
+    with train_extra("train"):
+        _train(dict(locals()))
+
+
+def _train(args: dict) -> None:
+    """The command's work, given its arguments by name (TrainConfig's fields and --resume)."""
     from accelerate import PartialState
 
-    from dsconv.train.config import TrainConfig
-    from dsconv.train.loop import train
+    from dsconv.training.config import TrainConfig
+    from dsconv.training.loop import train
 
-    config = TrainConfig(
-        dataset=dataset, model=model, output=str(output) if output else None, base=base,
-        revision=revision, epochs=epochs, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
-        schedule=schedule, warmup=warmup, freeze_vision=freeze_vision, lora=lora,
-        lora_alpha=lora_alpha,
-        gradient_checkpointing=gradient_checkpointing, max_train_items=max_train_items,
-        max_val_items=max_val_items, seed=seed, workers=workers, device=device,
-        train_split=train_split, val_split=val_split, log_every=log_every, save_every=save_every,
-        max_new_tokens=max_new_tokens, push_to_hub=push_to_hub, min_pixels=min_pixels,
-        max_pixels=max_pixels, image_splitting=image_splitting, longest_edge=longest_edge,
-        load_in_4bit=load_in_4bit,
-    )
+    resume = args.pop("resume")
+    output = args.pop("output")
+    config = TrainConfig(**args, output=str(output) if output else None)
     result = train(config, resume=resume)
     if PartialState().is_main_process:
         console.print(f"[green]trained[/] {result.final_dir}", highlight=False)

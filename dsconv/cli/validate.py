@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from dsconv.cli.app import INSPECT, app, console, err_console, progress
-from dsconv.parallel import resolve_workers
+from dsconv.storage.parallel import resolve_workers
 
 SHOWN = 20
 
@@ -17,8 +18,10 @@ SHOWN = 20
 @app.command("validate", rich_help_panel=INSPECT)
 def validate(
     dataset: Annotated[Path, typer.Argument(help="A dataset folder written by dsconv.")],
-    deep: Annotated[bool, typer.Option(help="Decode every image fully.")] = False,
+    deep: Annotated[bool, typer.Option(
+        "--deep", help="Decode every image fully.")] = False,
     strict: Annotated[bool, typer.Option(
+        "--strict",
         help="Fail on leakage (the same image bytes in two splits), not only warn.")] = False,
     workers: Annotated[int | None, typer.Option(
         min=1, show_default="all cores",
@@ -30,11 +33,11 @@ def validate(
 
     Example: [bold]dsconv validate out/coins-vqa[/]
     """
-    from dsconv.validate import validate_dataset
+    from dsconv.validation import validate_dataset
 
     result = validate_dataset(dataset, deep=deep, strict=strict,
                               workers=resolve_workers(workers), progress=progress)
-    table = Table(title=f"validate {dataset}")
+    table = Table(title=escape(f"validate {dataset}"))
     table.add_column("split")
     table.add_column("rows", justify="right")
     table.add_column("problems", justify="right")
@@ -43,13 +46,14 @@ def validate(
         table.add_row(split, str(rows), str(problems))
     console.print(table)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     for problem in result.problems[:SHOWN]:
-        err_console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]✗[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
     if len(result.problems) > SHOWN:
         err_console.print(f"… and {len(result.problems) - SHOWN} more problems")
     if not result.ok:
-        err_console.print(f"[bold red]{len(result.problems)} problems[/] in {dataset}")
+        err_console.print(f"[bold red]{len(result.problems)} problems[/] in {escape(str(dataset))}",
+                          highlight=False)
         raise typer.Exit(1)
     console.print(f"[bold green]✓[/] {sum(result.rows.values())} rows valid "
-                  f"({', '.join(f'{t}: {n}' for t, n in result.tasks.items())})")
+                  + escape(f"({', '.join(f'{t}: {n}' for t, n in result.tasks.items())})"))

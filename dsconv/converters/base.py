@@ -11,15 +11,21 @@ from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from dsconv.converters.boxes import OUTSIDE_REASONS, BoxPolicy
 from dsconv.errors import InputError
-from dsconv.io.files import MAX_IMAGE_BYTES
-from dsconv.io.layout import split_sort_key
 from dsconv.schemas.report import Drop, SplitReport
+from dsconv.schemas.samples import (  # noqa: F401  (readers import the sample types from here)
+    DetectionObject,
+    DetectionSample,
+    DocumentSample,
+    Vocabulary,
+)
+from dsconv.storage.files import MAX_IMAGE_BYTES
+from dsconv.storage.layout import split_sort_key
 
 Key = tuple[int, int]  # (split position, item position): where in the source a record was made
 BEFORE_ITEMS: Key = (-1, 0)  # while indexing the source and checking options
@@ -33,44 +39,6 @@ SPLIT_ALIASES = {"train": "train", "valid": "validation", "val": "validation",
 def canonical_split(name: str) -> str:
     """Map a source's split name to train/validation/test (others are kept as they are)."""
     return SPLIT_ALIASES.get(name.lower(), name.lower())
-
-
-@dataclass(frozen=True, slots=True)
-class DetectionObject:
-    category: str
-    bbox: tuple[float, float, float, float]  # COCO [x, y, w, h] in pixels
-
-
-@dataclass(slots=True)
-class DetectionSample:
-    split: str
-    image_id: str
-    file_name: str  # relative to the split or dataset root; becomes image.path
-    image_bytes: bytes
-    width: int
-    height: int
-    objects: list[DetectionObject] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class DocumentSample:
-    split: str
-    image_id: str
-    question_id: str
-    file_name: str | None
-    image_bytes: bytes
-    width: int
-    height: int
-    question: str
-    answers: list[str]
-
-
-@dataclass
-class Vocabulary:
-    """The dataset's classes in their answer order, and the noun the prompt uses for them."""
-
-    classes: list[str]
-    noun: str = "object"
 
 
 class Ledger:
@@ -90,7 +58,8 @@ class Ledger:
         self.warnings: list[str] = []
         # Where in the source each drop and warning was found, so that drops recorded late (by
         # a worker process) and the parts of a sharded run can be put back in reading order.
-        self.cursor: Key = BEFORE_ITEMS
+        # The pipeline tells the ledger (`at`) which item it reads; nothing else sets it.
+        self._position: Key = BEFORE_ITEMS
         self.drop_keys: list[Key] = []
         self.warning_keys: list[Key] = []
 
@@ -121,18 +90,28 @@ class Ledger:
                     key: Key) -> None:
         """A sample the reader yielded that cannot be used after all (an image that fails to
         decode when resized): the image and its objects are dropped where it was read."""
-        cursor, self.cursor = self.cursor, key
-        try:
-            self.drop_image(sample.split, sample.file_name or sample.image_id, reason, detail)
+        name = sample.file_name or sample.image_id
+        with self.found_at(key):
+            self.drop_image(sample.split, name, reason, detail)
             for obj in getattr(sample, "objects", ()):
-                self.drop_object(sample.split, sample.file_name, reason,
-                                 detail=f"class {obj.category!r}")
+                self.drop_object(sample.split, name, reason, detail=f"class {obj.category!r}")
+
+    def at(self, key: Key) -> None:
+        """What is recorded from now on was found at `key` (split position, item position)."""
+        self._position = key
+
+    @contextmanager
+    def found_at(self, key: Key) -> Iterator[None]:
+        """Record what happens inside at `key`, then go back to where reading is."""
+        position, self._position = self._position, key
+        try:
+            yield
         finally:
-            self.cursor = cursor
+            self._position = position
 
     def record_drop(self, drop: Drop) -> None:
         self.drops.append(drop)
-        self.drop_keys.append(self.cursor)
+        self.drop_keys.append(self._position)
 
     def clipped(self, split: str) -> None:
         self._clipped[split] += 1
@@ -147,7 +126,7 @@ class Ledger:
 
     def warn(self, message: str, key: Key | None = None) -> None:
         self.warnings.append(message)
-        self.warning_keys.append(self.cursor if key is None else key)
+        self.warning_keys.append(self._position if key is None else key)
 
     def in_reading_order(self) -> tuple[list[Drop], list[str]]:
         """Drops and warnings sorted (stably) by where they were found: what a one-process run
@@ -211,6 +190,19 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass(frozen=True)
+class ReaderOptions:
+    """Options every detection reader understands. A format with options of its own
+    subclasses this and names the subclass in its reader's `options_class`, so that an
+    option given for a format that lacks it is an error, never silently ignored."""
+
+    classes: tuple[str, ...] | None = None  # vocabulary order (VOC), when the source has none
+    noun: str | None = None  # the prompt's word for the classes ("currency")
+    allow_outside_root: bool = False  # image paths may leave the dataset folder
+    box_policy: BoxPolicy = "clip"  # boxes partly outside the image: clip, drop or error
+    max_image_bytes: int = MAX_IMAGE_BYTES  # an image file larger than this is dropped
+
+
 class IndexedReader(ABC):
     """A reader that indexes each split up front (annotations only, no pixels), then reads
     the images one at a time as samples are asked for.
@@ -221,13 +213,14 @@ class IndexedReader(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    options_class: ClassVar[type[ReaderOptions]] = ReaderOptions
     _index: dict[str, Sequence[Any]]
     _vocabulary: Vocabulary
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         self.src = Path(src)
         self.ledger = ledger
-        self.options = options or ReaderOptions()
+        self.options = coerce_options(self.options_class, options)
 
     def vocabulary(self) -> Vocabulary:
         return self._vocabulary
@@ -257,12 +250,19 @@ class IndexedReader(ABC):
     def _sample(self, split: str, item: Any) -> DetectionSample | None: ...
 
 
+Sample = DetectionSample | DocumentSample
+
+
 class Reader(Protocol):
     """A source format. Registered by name; third parties add one via the
-    `dsconv.converters` entry-point group."""
+    `dsconv.converters` entry-point group. Detection readers yield `DetectionSample`s, the
+    document reader `DocumentSample`s."""
 
-    name: ClassVar[str]
-    description: ClassVar[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
 
     def vocabulary(self) -> Vocabulary: ...
 
@@ -272,7 +272,16 @@ class Reader(Protocol):
         """Images in a split, for progress bars; None when unknown without a full pass."""
         ...
 
-    def samples(self, split: str) -> Iterator[DetectionSample]: ...
+    def samples(self, split: str) -> Iterator[Any]: ...
+
+
+class AddressableReader(Reader, Protocol):
+    """A reader that indexes its entries up front and reads one on request, so that a part
+    of a sharded conversion can skip the other parts' images (`IndexedReader` is one)."""
+
+    def items(self, split: str) -> Sequence[Any]: ...
+
+    def read(self, split: str, item: Any) -> Any: ...
 
 
 def unique_ids(stems: list[str], warn: Callable[[str], None], split: str) -> list[str]:
@@ -303,15 +312,12 @@ def relative_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-@dataclass(frozen=True)
-class ReaderOptions:
-    """Options every detection reader understands; a reader ignores those its format lacks."""
-
-    images_dir: Path | None = None  # plain COCO: where file_name is resolved
-    keep_crowd: bool = False  # COCO iscrowd=1 regions are not countable objects
-    keep_difficult: bool = False  # VOC difficult=1 objects are excluded from counts
-    classes: tuple[str, ...] | None = None  # vocabulary order (VOC), when the source has none
-    noun: str | None = None  # the prompt's word for the classes ("currency")
-    allow_outside_root: bool = False  # image paths may leave the dataset folder
-    box_policy: BoxPolicy = "clip"  # boxes partly outside the image: clip, drop or error
-    max_image_bytes: int = MAX_IMAGE_BYTES  # an image file larger than this is dropped
+def coerce_options(options_class: type[ReaderOptions], given: ReaderOptions | None
+                   ) -> ReaderOptions:
+    """The reader's own options: the common ones of a plain `ReaderOptions` carried over."""
+    if given is None:
+        return options_class()
+    if isinstance(given, options_class):
+        return given
+    return options_class(**{f.name: getattr(given, f.name) for f in fields(given)
+                            if f.name in {g.name for g in fields(options_class)}})

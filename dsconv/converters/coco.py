@@ -2,17 +2,25 @@
 
 Each annotation file is parsed once into a compact per-image index; samples are then
 yielded one image at a time, with the image bytes read only when the sample is yielded.
+
+Annotation files are untrusted: each must resolve inside the dataset folder (unless
+`allow_outside_root`) and be a regular file of at most `MAX_ANNOTATION_BYTES`, opened through
+`dsconv.storage.files`. A split file that is there but cannot be read (a FIFO, a device, a folder,
+a dangling symlink, no permission, nested too deeply) is an error naming it, never a split
+silently left out; a folder with no COCO file at all is `NoAnnotationsError`.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
 import struct
 from array import array
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,9 +36,10 @@ from dsconv.converters.base import (
     collector_paused,
 )
 from dsconv.converters.boxes import check_box
-from dsconv.converters.paths import resolve_inside
-from dsconv.errors import InputError
-from dsconv.io.images import read_image
+from dsconv.converters.paths import check_inside, resolve_inside
+from dsconv.errors import InputError, NoAnnotationsError
+from dsconv.storage.files import MAX_ANNOTATION_BYTES, UnsafeFileError, open_regular
+from dsconv.storage.images import image_problem, read_image
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 PLAIN_FILES = ("annotations.json", ROBOFLOW_FILE, "instances.json")
@@ -109,7 +118,7 @@ class _Annotations:
 
     def __init__(self) -> None:
         self.boxes = array("d")  # x, y, w, h of row r at 4r … 4r+3 (zeros when bad)
-        self.bad_boxes: dict[int, str] = {}  # row → why it has no box
+        self.bad_boxes: dict[int, tuple[str, str | None]] = {}  # row → why it has no box
         self.ids: _Ints | array = _Ints()  # as in the file; None becomes "#{position}"
         self.categories = array("I")  # row → index in category_values
         self.category_values: list[Any] = []  # distinct category_id values, as parsed
@@ -131,6 +140,10 @@ class _Annotations:
         self.crowd.append(1 if obj.get("iscrowd", 0) else 0)
         box = obj.get("bbox")
         if box.__class__ is list and len(box) == 4:
+            # true/false are ints to Python (and to `fromlist`): never coordinates
+            if (box[0].__class__ is bool or box[1].__class__ is bool
+                    or box[2].__class__ is bool or box[3].__class__ is bool):
+                return self._bad_box(row, "invalid_box", "bbox holds true/false, not numbers")
             try:
                 self.boxes.fromlist(box)  # all or nothing
                 return _Row(row)
@@ -140,7 +153,12 @@ class _Annotations:
                     return _Row(row)
                 except (TypeError, ValueError, OverflowError):
                     pass
-        self.bad_boxes[row] = "no_bbox" if box is None else "invalid_box"
+        if box is None:
+            return self._bad_box(row, "no_bbox", None)
+        return self._bad_box(row, "invalid_box", "bbox is not a list of four numbers")
+
+    def _bad_box(self, row: int, reason: str, detail: str | None) -> _Row:
+        self.bad_boxes[row] = (reason, detail)
         self.boxes.fromlist([0.0, 0.0, 0.0, 0.0])
         return _Row(row)
 
@@ -236,12 +254,22 @@ class _SplitIndex:
     annotations: _Annotations
 
 
+@dataclass(frozen=True)
+class CocoOptions(ReaderOptions):
+    images_dir: Path | None = field(default=None, metadata={
+        "help": "Image folder for one annotation file (default: the file's folder)."})
+    keep_crowd: bool = field(default=False, metadata={
+        "help": "Count iscrowd=1 regions as objects (left out: they are not countable)."})
+
+
 class CocoReader(IndexedReader):
     name: ClassVar[str] = "coco"
     description: ClassVar[str] = (
         "COCO JSON: a Roboflow export (split folders with _annotations.coco.json), "
         "MMDetection (annotations/instances_{split}.json), or one annotation file"
     )
+    options_class: ClassVar[type[ReaderOptions]] = CocoOptions
+    options: CocoOptions
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         super().__init__(src, ledger, options)
@@ -257,16 +285,19 @@ class CocoReader(IndexedReader):
             for split, index in self._files.items()}
 
     def _locate(self) -> dict[str, tuple[Path, Path]]:
-        """Annotation file and image root per split, for the layouts we recognise."""
+        """Annotation file and image root per split, for the layouts we recognise. A file is
+        taken by its name, whatever it is: one that is not a regular file is then an error
+        naming it (`_load_json`), not a split that silently goes missing."""
         src = self.src
-        if not src.exists():
+        if not os.path.lexists(src):
             raise InputError(src, "no such file or folder")
-        if src.is_file():
+        if not src.is_dir():
             return {"train": (src, self.options.images_dir or src.parent)}
         found: dict[str, tuple[Path, Path]] = {}
         for child in sorted(p for p in src.iterdir() if p.is_dir()):
-            if (child / ROBOFLOW_FILE).is_file():
-                found[canonical_split(child.name)] = (child / ROBOFLOW_FILE, child)
+            if os.path.lexists(child / ROBOFLOW_FILE):
+                found[canonical_split(child.name)] = (self._inside(child / ROBOFLOW_FILE),
+                                                      child)
         if found:
             return found
         for other in sorted((src / "annotations").glob("*.json")):
@@ -275,28 +306,39 @@ class CocoReader(IndexedReader):
         for file in sorted((src / "annotations").glob("instances_*.json")):
             split = file.stem.removeprefix("instances_")
             root = next((r for r in (src / split, src / "images" / split) if r.is_dir()), src)
-            found[canonical_split(split.rstrip("0123456789") or split)] = (file, root)
+            found[canonical_split(split.rstrip("0123456789") or split)] = (
+                self._inside(file), self._inside(root))
         if found:
             return found
         for name in PLAIN_FILES:
-            if (src / name).is_file():
-                return {"train": (src / name, self.options.images_dir or src)}
-        raise InputError(
-            src, f"no COCO annotations found (looked for */{ROBOFLOW_FILE}, "
-            f"annotations/instances_*.json, {', '.join(PLAIN_FILES)})"
-        )
+            if os.path.lexists(src / name):
+                return {"train": (self._inside(src / name), self.options.images_dir or src)}
+        raise NoAnnotationsError(
+            src, "COCO", f"*/{ROBOFLOW_FILE}, annotations/instances_*.json, "
+            f"{', '.join(PLAIN_FILES)}")
+
+    def _inside(self, path: Path) -> Path:
+        """A file or folder found in the dataset folder, refused if it resolves outside it."""
+        try:
+            return check_inside(self.src, path, self.options.allow_outside_root)
+        except ValueError:
+            raise InputError(path, f"resolves outside {self.src} "
+                                   "(use --allow-outside-root)") from None
 
     def _parse(self, split: str, file: Path, root: Path) -> _SplitIndex:
         table = _Annotations()
-        data = _load_json(file, table.add)
-        for key in ("images", "annotations", "categories"):
-            if not isinstance(data.get(key), list):
-                raise InputError(file, f"missing or invalid {key!r} list")
-        self.ledger.split(split)
-        categories = self._categories(file, data["categories"])
-        images, position, rejected = self._images(split, file, data["images"])
-        rows, image_of = self._check_annotations(
-            split, file, data["annotations"], table, position, rejected)
+        try:
+            data = _load_json(file, table.add)
+            for key in ("images", "annotations", "categories"):
+                if not isinstance(data.get(key), list):
+                    raise InputError(file, f"missing or invalid {key!r} list")
+            self.ledger.split(split)
+            categories = self._categories(file, data["categories"])
+            images, position, rejected = self._images(split, file, data["images"])
+            rows, image_of = self._check_annotations(
+                split, file, data["annotations"], table, position, rejected)
+        except RecursionError:  # parsing, or repr() of a deeply nested value for a report
+            raise InputError(file, "JSON nested too deeply to read") from None
         table.group(rows, image_of, len(images))
         return _SplitIndex(file, root, categories, images, table)
 
@@ -448,8 +490,8 @@ class CocoReader(IndexedReader):
             data, width, height = read_image(path, self.options.max_image_bytes)
         except FileNotFoundError:
             return self._drop_image(split, image, "missing_image", f"{path} does not exist")
-        except (OSError, ValueError) as exc:
-            return self._drop_image(split, image, "unreadable_image", str(exc))
+        except (OSError, ValueError) as exc:  # incl. not a regular file, over a size bound
+            return self._drop_image(split, image, image_problem(exc), str(exc))
         image_id = str(images.ids[image])
         stated = (images.widths[image], images.heights[image])
         if stated not in ((width, height), (None, None)):
@@ -463,11 +505,11 @@ class CocoReader(IndexedReader):
         unpack_box, policy = _BOX.unpack_from, self.options.box_policy
         objects = []
         for row in table.order[table.starts[image]:table.starts[image + 1]]:
-            name = names[categories[row]]
+            name, detail = names[categories[row]], None
             if name is None:
                 reason = "unknown_category"
             elif row in bad_boxes:
-                reason = bad_boxes[row]
+                reason, detail = bad_boxes[row]
             elif crowd[row] and drop_crowd:
                 reason = "crowd"
             else:
@@ -478,7 +520,7 @@ class CocoReader(IndexedReader):
                     objects.append(DetectionObject(name, box))
                     continue
             self.ledger.drop_object(split, file_name, reason or "invalid_box",
-                                    table.annotation_id(row))
+                                    table.annotation_id(row), detail)
         return DetectionSample(split, image_id, file_name, data, width, height, objects)
 
     def _drop_image(self, split: str, image: int, reason: str, detail: str) -> None:
@@ -488,21 +530,31 @@ class CocoReader(IndexedReader):
         for row in index.annotations.rows_of(image):
             self.ledger.drop_object(split, file_name, reason, index.annotations.annotation_id(row))
 
+    # `--from auto`: how sure we are that a source is COCO, and why (dsconv.converters.detect)
+    from dsconv.converters.detect import detect_coco
+    detect = staticmethod(detect_coco)
+
 
 def _load_json(file: Path, hook: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
     """Parse an annotation file, dropping what we never read as it is parsed.
 
     Polygons are most of a COCO file's objects: compacting annotations in the object hook
     (`_Annotations.add`) and reading text rather than bytes (with the collector paused by the
-    caller) takes COCO-2017-train from 3.5 GB peak and 20 s to about 1 GB and 6 s.
+    caller) takes COCO-2017-train from 3.5 GB peak and 20 s to about 1 GB and 6 s. The file
+    is opened as `open_regular` allows (a regular file within `MAX_ANNOTATION_BYTES`).
     """
     try:
-        with file.open(encoding="utf-8-sig") as handle:
+        with open_regular(file, MAX_ANNOTATION_BYTES) as raw, io.TextIOWrapper(
+                io.BufferedReader(raw), encoding="utf-8-sig") as handle:  # type: ignore[arg-type]
             data = json.load(handle, object_hook=hook)
     except json.JSONDecodeError as exc:
         raise InputError(file, f"invalid JSON: {exc.msg}", f"{exc.lineno}:{exc.colno}") from None
     except UnicodeDecodeError as exc:
         raise InputError(file, f"not UTF-8 text ({exc.reason})") from None
+    except UnsafeFileError as exc:  # its message starts with the path, which InputError adds
+        raise InputError(file, str(exc).removeprefix(f"{file} ")) from None
+    except OSError as exc:
+        raise InputError(file, f"cannot read: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
         raise InputError(file, "top level is not a JSON object")
     return data

@@ -2,8 +2,9 @@
 
 Layouts: a devkit folder (`Annotations/`, `JPEGImages/`, and `ImageSets/Main/{train,val,
 test}.txt` when present; without them everything is `train`), found directly or one or two
-levels down (`VOCdevkit/VOC2012`); or XML files next to their images, in split folders
-(`train/`, `valid/`, `test/`) or in one folder.
+levels down (`VOCdevkit/VOC2012`), also spelt `annotations/` + `images/` (the usual Kaggle
+layout); or XML files next to their images, in split folders (`train/`, `valid/`, `test/`)
+or in one folder. A folder with no VOC XML at all is `NoAnnotationsError`.
 
 Every XML is parsed once, up front, into a compact per-image index (the vocabulary needs
 every class name); image bytes are read one image at a time as samples are yielded, and
@@ -13,7 +14,12 @@ refused XML file does not stop the dataset: its image is dropped with reason
 `bad_annotation` and the parser's line:col in the report's detail. An image or XML file
 that resolves outside the dataset folder (a symlink, an ImageSets stem with `..`) is
 dropped as `unsafe_path` unless `allow_outside_root`; `<filename>` is only ever looked up
-by its base name.
+by its base name. Files are opened through `dsconv.storage.files`: an XML that is not a regular
+file or is over `MAX_LABEL_BYTES` drops its image (`bad_annotation`, saying why); a split
+list that is not, or is over `MAX_LIST_BYTES`, or leads out of the folder, is an error.
+
+VOC has an XML for every image, one without objects included: an image with none is dropped
+as `missing_annotation`, never counted as an image with no objects.
 
 VOC corners are 1-based and inclusive: x = xmin − 1, w = xmax − xmin + 1 (and the same for
 y), the exact inverse of what `dsconv.samples.coins` writes.
@@ -21,6 +27,7 @@ y), the exact inverse of what `dsconv.samples.coins` writes.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -43,10 +50,18 @@ from dsconv.converters.base import (
     unique_ids,
 )
 from dsconv.converters.boxes import Box, check_box
-from dsconv.converters.paths import resolve_inside
-from dsconv.errors import InputError
-from dsconv.io.images import read_image
+from dsconv.converters.paths import check_inside, resolve_inside
+from dsconv.errors import InputError, NoAnnotationsError
+from dsconv.storage.files import (
+    MAX_LABEL_BYTES,
+    MAX_LIST_BYTES,
+    UnsafeFileError,
+    read_bytes,
+    read_text,
+)
+from dsconv.storage.images import image_problem, read_image
 
+ANNOTATION_DIRS = ("Annotations", "annotations")
 IMAGE_DIRS = ("JPEGImages", "images", "Images")
 SET_FILES = ("train", "val", "valid", "validation", "test")
 CORNERS = ("xmin", "ymin", "xmax", "ymax")
@@ -134,14 +149,22 @@ class _ImageFolder:
 
 
 def _image_names(folder: Path) -> list[str]:
-    """Image files directly in `folder`, sorted; none when there is no such folder."""
+    """Files named like images directly in `folder`, sorted; none when there is no such
+    folder. Anything but a folder counts, so that a FIFO named `x.jpg` is reported as what it
+    is when read, not as a missing image."""
     try:
         with os.scandir(folder) as entries:
             return sorted(entry.name for entry in entries
                           if os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
-                          and entry.is_file())
+                          and not entry.is_dir())
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+@dataclass(frozen=True)
+class VocOptions(ReaderOptions):
+    keep_difficult: bool = field(default=False, metadata={
+        "help": "Count difficult=1 objects (left out by default, as VOC's own scoring does)."})
 
 
 class VocReader(IndexedReader):
@@ -150,14 +173,20 @@ class VocReader(IndexedReader):
         "Pascal VOC XML: Annotations/, JPEGImages/, ImageSets/Main/*.txt, "
         "or XML files next to their images"
     )
+    options_class: ClassVar[type[ReaderOptions]] = VocOptions
+    options: VocOptions
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         super().__init__(src, ledger, options)
-        self.root, sources = _locate(self.src, ledger)
+        self.root, sources = _locate(self.src, ledger, self.options.allow_outside_root)
         self._root_prefix = _prefix(self.root, self.src)
         with collector_paused():
             self._index = {split: self._build(split, source)
                            for split, source in sources.items()}
+        if not any(image.xml for images in self._index.values() for image in images):
+            looked_for = ", ".join(sorted({_prefix(source.annotations, self.src) + "*.xml"
+                                           for source in sources.values()}))
+            raise NoAnnotationsError(self.src, "VOC", looked_for)
         self._vocabulary = self._build_vocabulary()
         self._classes = frozenset(self._vocabulary.classes)
 
@@ -188,7 +217,7 @@ class VocReader(IndexedReader):
     def _listed_xml(self, name: str) -> str | None:
         """An ImageSets entry's XML (relative to the root) when that file exists."""
         path = os.path.join(self.src, self._root_prefix + name)
-        return name if os.path.isfile(path) else None
+        return name if os.path.lexists(path) else None  # one that is no file says so when read
 
     def _parse(self, stem: str, xml: str | None, folder: _ImageFolder) -> _Image:
         """One image: its XML (named relative to the root) read and paired with its file. An
@@ -227,6 +256,10 @@ class VocReader(IndexedReader):
             reason = "bad_annotation" if image.error is not None else "unsafe_path"
             self.ledger.drop_image(split, report_name, reason, image.error or image.refused)
             return None
+        if image.xml is None:
+            return self._drop_image(split, image, image.file_name, "missing_annotation",
+                                    f"no {image.image_id}.xml (VOC has one for every image, "
+                                    "even one without objects)")
         if image.image is None:
             return self._drop_image(split, image, report_name, "missing_image",
                                     f"no image {image.file_name!r} found")
@@ -239,8 +272,8 @@ class VocReader(IndexedReader):
         except FileNotFoundError:
             return self._drop_image(split, image, report_name, "missing_image",
                                     f"{path} does not exist")
-        except (OSError, ValueError) as exc:
-            return self._drop_image(split, image, image.file_name, "unreadable_image", str(exc))
+        except (OSError, ValueError) as exc:  # incl. not a regular file, over a size bound
+            return self._drop_image(split, image, image.file_name, image_problem(exc), str(exc))
         if image.size not in (None, (width, height)):
             self.ledger.warn(f"{report_name}: <size> says {image.size[0]}x{image.size[1]} but "
                              f"the image is {width}x{height}; using the image's size")
@@ -281,32 +314,42 @@ class VocReader(IndexedReader):
             self.ledger.drop_object(split, image.xml or image.file_name, reason,
                                     f"object {obj.number} ({obj.name})")
 
+    # `--from auto`: how sure we are that a source is Pascal VOC, and why (dsconv.converters.detect)
+    from dsconv.converters.detect import detect_voc
+    detect = staticmethod(detect_voc)
 
-def _locate(src: Path, ledger: Ledger) -> tuple[Path, dict[str, _Source]]:
+
+def _locate(src: Path, ledger: Ledger, allow_outside: bool) -> tuple[Path, dict[str, _Source]]:
     if not src.exists():
         raise InputError(src, "no such file or folder")
     if not src.is_dir():
         raise InputError(src, "expected a VOC dataset folder")
-    if (src / "Annotations").is_dir():
-        return src, _devkit(src, ledger)
-    nested = sorted({p.parent for p in (*src.glob("*/Annotations"), *src.glob("*/*/Annotations"))
-                     if p.is_dir()})
+    if _annotation_dir(src):
+        return src, _devkit(src, ledger, allow_outside)
+    nested = sorted({p.parent for name in ANNOTATION_DIRS
+                     for p in (*src.glob(f"*/{name}"), *src.glob(f"*/*/{name}")) if p.is_dir()})
     if len(nested) > 1:
         raise InputError(src, "several VOC datasets inside ("
                               f"{', '.join(p.relative_to(src).as_posix() for p in nested)}); "
                               "pass one of them")
     if nested:
-        return nested[0], _devkit(nested[0], ledger)
+        return nested[0], _devkit(nested[0], ledger, allow_outside)
     return src, _flat(src)
 
 
-def _devkit(root: Path, ledger: Ledger) -> dict[str, _Source]:
-    annotations = root / "Annotations"
+def _annotation_dir(root: Path) -> Path | None:
+    """`Annotations/`, or `annotations/` as Kaggle's VOC sets spell it."""
+    return next((root / d for d in ANNOTATION_DIRS if (root / d).is_dir()), None)
+
+
+def _devkit(root: Path, ledger: Ledger, allow_outside: bool) -> dict[str, _Source]:
+    annotations = _annotation_dir(root)
+    assert annotations is not None
     images = next((root / d for d in IMAGE_DIRS if (root / d).is_dir()), None)
     if images is None:
-        raise InputError(root, f"no image folder next to Annotations/ (looked for "
+        raise InputError(root, f"no image folder next to {annotations.name}/ (looked for "
                                f"{', '.join(IMAGE_DIRS)})")
-    lists = _image_sets(root / "ImageSets" / "Main")
+    lists = _image_sets(root, root / "ImageSets" / "Main", allow_outside)
     if not lists:
         return {"train": _Source(annotations, images)}
     listed = {stem for stems in lists.values() for stem in stems}
@@ -318,21 +361,33 @@ def _devkit(root: Path, ledger: Ledger) -> dict[str, _Source]:
     return {split: _Source(annotations, images, stems) for split, stems in lists.items()}
 
 
-def _image_sets(folder: Path) -> dict[str, list[str]]:
-    """Split lists: one stem a line (a second column is ignored); `#` comments, blanks skipped."""
+def _image_sets(root: Path, folder: Path, allow_outside: bool) -> dict[str, list[str]]:
+    """Split lists: one stem a line (a second column is ignored); `#` comments, blanks skipped.
+    A list that is there but cannot be read is an error, never a split left out."""
     found: dict[str, list[str]] = {}
-    names = SET_FILES if any((folder / f"{n}.txt").is_file() for n in SET_FILES) \
+    names = SET_FILES if any(os.path.lexists(folder / f"{n}.txt") for n in SET_FILES) \
         else ("trainval",)
     for name in names:
         file = folder / f"{name}.txt"
-        if not file.is_file():
+        if not os.path.lexists(file):
             continue
-        stems = [line.split()[0] for line in
-                 file.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+        stems = [line.split()[0] for line in _read_list(root, file, allow_outside).splitlines()
                  if line.strip() and not line.lstrip().startswith("#")]
         split = "train" if name == "trainval" else canonical_split(name)
         found.setdefault(split, []).extend(dict.fromkeys(stems))
     return found
+
+
+def _read_list(root: Path, file: Path, allow_outside: bool) -> str:
+    try:
+        return read_text(check_inside(root, file, allow_outside), MAX_LIST_BYTES,
+                         errors="replace")
+    except UnsafeFileError as exc:  # its message starts with the path, which InputError adds
+        raise InputError(file, str(exc).removeprefix(f"{file} ")) from None
+    except ValueError:
+        raise InputError(file, f"resolves outside {root} (use --allow-outside-root)") from None
+    except OSError as exc:
+        raise InputError(file, f"cannot read: {exc.strerror or exc}") from None
 
 
 def _flat(src: Path) -> dict[str, _Source]:
@@ -345,8 +400,8 @@ def _flat(src: Path) -> dict[str, _Source]:
         return found
     if _has_voc_files(src):
         return {"train": _Source(src, src)}
-    raise InputError(src, "no VOC annotations found (looked for Annotations/, "
-                          "split folders and *.xml beside images)")
+    raise NoAnnotationsError(src, "VOC", "Annotations/*.xml, annotations/*.xml, "
+                                         "split folders and *.xml beside images")
 
 
 def _has_voc_files(folder: Path) -> bool:
@@ -354,10 +409,12 @@ def _has_voc_files(folder: Path) -> bool:
 
 
 def _xml_names(folder: Path) -> list[str]:
-    """The `.xml` files (any case) directly in `folder`, sorted."""
+    """What is named `.xml` (any case) directly in `folder` and is not a folder, sorted: a FIFO
+    or device among them is reported when read, not taken for a missing file."""
     with os.scandir(folder) as entries:
         return sorted(entry.name for entry in entries
-                      if os.path.splitext(entry.name)[1].lower() == ".xml" and entry.is_file())
+                      if os.path.splitext(entry.name)[1].lower() == ".xml"
+                      and not entry.is_dir())
 
 
 def _base_name(path: str) -> str:
@@ -384,18 +441,20 @@ class _RootReached(Exception):
     """The prolog is over: nothing after it can declare an entity."""
 
 
-def _read_xml(path: Path) -> tuple[_Xml | None, str | None]:
-    """What the file says, or why it cannot be used (with line:col).
+def _read_xml(path: str) -> tuple[_Xml | None, str | None]:
+    """What the file says, or why it cannot be used (with line:col, or why it was not opened:
+    not a regular file, over `MAX_LABEL_BYTES`, no permission).
 
-    A large file is streamed: each child of `<annotation>` is read when it closes and then
-    freed, so memory follows the objects kept, not the element tree (a 100 MB file of 400,000
-    objects took 1 GB as a tree). A usual one-image file is parsed whole, which is faster.
+    A large file is parsed as a stream: each child of `<annotation>` is read when it closes
+    and then freed, so memory follows the file's bytes and the objects kept, not the element
+    tree (a 100 MB file of 400,000 objects took 1 GB as a tree). A usual one-image file is
+    parsed whole, which is faster. Files are read whole (`read_bytes`, at most
+    `MAX_LABEL_BYTES`): cheaper per file than a file object and an `fstat`.
     """
     try:
-        with open(path, "rb", buffering=0) as handle:  # read whole: a buffer is extra work
-            if os.fstat(handle.fileno()).st_size > STREAM_ABOVE:
-                return _stream_xml(handle)
-            data = handle.read()
+        data = read_bytes(path, MAX_LABEL_BYTES)
+        if len(data) > STREAM_ABOVE:
+            return _stream_xml(io.BytesIO(data))
         _check_prolog(data)
         root = ET.fromstring(data)
         if root.tag != "annotation":
@@ -408,6 +467,8 @@ def _read_xml(path: Path) -> tuple[_Xml | None, str | None]:
         return None, _parse_problem(str(exc))
     except _Refused as exc:
         return None, f"refused: {exc} (DTDs and entities are not allowed)"
+    except UnsafeFileError as exc:
+        return None, str(exc).removeprefix(f"{path} ")
     except OSError as exc:
         return None, f"cannot read: {exc.strerror or exc}"
 

@@ -20,14 +20,16 @@ import yaml
 
 from dsconv.errors import DsconvError
 from dsconv.eval.score import ROW_COLUMNS, ScoreResult, read_predictions, score_dataset, score_rows
-from dsconv.io.dataset import iter_rows, shard_paths
-from dsconv.train.registry import available
+from dsconv.models.registry import available
+from dsconv.storage.dataset import iter_rows, shard_paths
+from dsconv.training.hub import looks_local
 
 if TYPE_CHECKING:
-    from dsconv.train.adapters.base import ModelAdapter
+    from dsconv.models.base import ModelAdapter
 
 PREDICTIONS_FILE = "predictions.jsonl"
-# What `dsconv train` writes (dsconv.train.config and .setup), named here since those import torch.
+# What `dsconv train` writes (dsconv.training.config and .setup), named here: those import
+# torch.
 RUN_FILE = "run.json"
 FINAL, BEST = "final", "best"
 # config.json `model_type` of the checkpoints each built-in family loads.
@@ -35,7 +37,7 @@ MODEL_TYPES = {"florence2": "florence2", "moondream1": "moondream2"}
 INPUT_COLUMNS = ["id", "image", "question"]
 
 T = TypeVar("T")
-Progress = Callable[[Iterable[T], int | None, str], Iterable[T]]  # as dsconv.convert.Progress
+Progress = Callable[[Iterable[T], int | None, str], Iterable[T]]  # as pipeline.convert.Progress
 
 
 def _no_progress(items: Iterable[T], total: int | None, label: str) -> Iterable[T]:
@@ -76,9 +78,9 @@ def resolve_model(model: str, family: str | None = None) -> ModelRef:
     families = available()
     if family is not None and family not in families:
         raise DsconvError(f"unknown model family {family!r} (choose from: {', '.join(families)})")
-    path = Path(model)
+    path = Path(model).expanduser()
     if not path.exists():
-        if family is None or not _is_hub_id(model):
+        if family is None or looks_local(model):
             hint = "" if family else " (for a Hub checkpoint id, also pass --model-family)"
             raise DsconvError(f"{model}: no such model folder{hint}")
         return ModelRef(model, family)
@@ -99,16 +101,6 @@ def resolve_model(model: str, family: str | None = None) -> ModelRef:
     return ModelRef(str(path), family, run_dir)
 
 
-def _is_hub_id(name: str) -> bool:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    return True
-
-
 def _family_of(path: Path, run_dir: Path | None, families: list[str]) -> str:
     if run_dir is not None:
         try:
@@ -127,7 +119,7 @@ def _family_of(path: Path, run_dir: Path | None, families: list[str]) -> str:
         raise DsconvError(f"{path / 'config.json'}: not a JSON object") from None
     if model_type in MODEL_TYPES:
         return MODEL_TYPES[model_type]
-    from dsconv.train.registry import detect_family
+    from dsconv.models.registry import detect_family
 
     try:
         return detect_family(str(path))
@@ -153,9 +145,9 @@ def _card_tags(card: Path) -> list[str]:
 
 def load_model(ref: ModelRef, revision: str | None = None, device: str = "auto") -> ModelAdapter:
     """The family's adapter on `device` (a GPU when there is one), through `from_pretrained`."""
-    from dsconv.train.config import DEVICES, TrainConfig
-    from dsconv.train.registry import get_adapter
-    from dsconv.train.setup import load_adapter, mixed_precision
+    from dsconv.models.registry import get_adapter
+    from dsconv.training.config import DEVICES, TrainConfig
+    from dsconv.training.setup import load_adapter, mixed_precision
 
     if device not in DEVICES:
         raise DsconvError(f"--device must be one of {', '.join(DEVICES)}")
@@ -219,8 +211,8 @@ def write_predictions(
 def _answers(
     adapter: ModelAdapter, rows: Iterable[dict], batch_size: int, max_new_tokens: int, where: str
 ) -> Iterator[dict[str, str]]:
-    from dsconv.train.data import decode_image
-    from dsconv.train.evaluate import generate_answers
+    from dsconv.training.data import decode_image
+    from dsconv.training.evaluate import generate_answers
 
     def batches() -> Iterator[list[dict]]:
         rows_left = iter(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 _UNMATCHED = (
@@ -24,9 +25,9 @@ def _by_row(title: str, key: str, rows: dict[str, dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column(key)
     for name in columns:
-        table.add_column(name, justify="right")
+        table.add_column(escape(name), justify="right")
     for label, values in rows.items():
-        table.add_row(label, *(_cell(values.get(name)) for name in columns))
+        table.add_row(escape(label), *(_cell(values.get(name)) for name in columns))
     return table
 
 
@@ -36,9 +37,9 @@ def _by_column(title: str, columns: dict[str, dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     for label in columns:
-        table.add_column(label, justify="right")
+        table.add_column(escape(label), justify="right")
     for name in names:
-        table.add_row(name, *(_cell(values.get(name)) for values in columns.values()))
+        table.add_row(escape(name), *(_cell(values.get(name)) for values in columns.values()))
     return table
 
 

@@ -1,5 +1,10 @@
 """Join predictions with dataset rows by id, score them per task, write metrics.json.
 
+Each task's metrics come from its descriptor's scorer (`dsconv.tasks`); a task without one,
+or one this version does not know, is scored by exact match only. Definitions worth knowing
+when reading the numbers: a missing or unparseable answer counts as wrong everywhere (it
+lowers `parse_rate`, gets no accuracy, and its count error is the full reference count).
+
 `dsconv eval` is meant to be "generate predictions.jsonl, then `score_dataset`", so this module
 needs nothing from training: no torch, no model.
 """
@@ -14,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from dsconv.errors import DsconvError, InputError
-from dsconv.eval.metrics import exact_match
-from dsconv.eval.tasks import TASK_SCORERS, TaskScore, references
-from dsconv.io.dataset import iter_rows
+from dsconv.metrics.text import exact_match
+from dsconv.storage.dataset import iter_rows
+from dsconv.storage.files import excerpt
+from dsconv.tasks.base import TaskScore, find_task, references
 
 ROW_COLUMNS = [
     "id",
@@ -69,7 +75,10 @@ def read_predictions(path: str | Path) -> dict[str, str]:
             try:
                 record = json.loads(line)
             except ValueError as exc:
-                raise InputError(path, f"not JSON ({exc.msg})", where) from None
+                raise InputError(path, f"not JSON ({getattr(exc, 'msg', exc)})", where
+                                 ) from None
+            except RecursionError:
+                raise InputError(path, "JSON nested too deeply", where) from None
             if not isinstance(record, dict) or not isinstance(record.get("id"), str):
                 raise InputError(path, 'expected {"id": "...", "prediction": "..."}', where)
             if not isinstance(record.get("prediction"), str):
@@ -113,7 +122,8 @@ def score_rows(rows: Iterable[dict], predictions: Mapping[str, str]) -> ScoreRes
         preds = [predictions.get(row["id"]) for row in task_rows]
         exact = [exact_match(p, references(r)) for p, r in zip(preds, task_rows, strict=True)]
         exact_total += sum(exact)
-        scorer = TASK_SCORERS.get(task)
+        descriptor = find_task(task)
+        scorer = descriptor.score if descriptor else None
         task_score = scorer(task_rows, preds) if scorer else TaskScore({}, exact)
         task_scores[task] = task_score
         per_task[task] = {
@@ -155,9 +165,17 @@ def score_rows(rows: Iterable[dict], predictions: Mapping[str, str]) -> ScoreRes
 def score_dataset(
     predictions_path: str | Path, dataset_dir: str | Path, split: str = "test"
 ) -> ScoreResult:
-    """Score a predictions file against one split of a dsconv dataset."""
+    """Score a predictions file against one split of a dsconv dataset; an error when no
+    prediction is for a row of it (the wrong split or dataset scores 0 otherwise)."""
     predictions = read_predictions(predictions_path)
-    return score_rows(iter_rows(dataset_dir, split, columns=ROW_COLUMNS), predictions)
+    result = score_rows(iter_rows(dataset_dir, split, columns=ROW_COLUMNS), predictions)
+    if result.metrics["missing"] == result.metrics["rows"]:
+        example = (f" (ids such as {excerpt(next(iter(predictions)))}; the split's are like "
+                   f"{excerpt(result.rows[0].id)})" if predictions else "")
+        raise DsconvError(f"{predictions_path}: none of its {len(predictions)} predictions is "
+                          f"for a row of split {split!r} of {dataset_dir}{example}: wrong "
+                          "--split or --dataset?")
+    return result
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -177,3 +195,23 @@ def write_results(result: ScoreResult, out_dir: str | Path, failures: int = 0) -
         lines = (json.dumps(asdict(r), ensure_ascii=False) for r in result.failures(failures))
         _write_atomic(written[1], "".join(f"{line}\n" for line in lines))
     return written
+
+
+def score(
+    predictions: str | Path, dataset: str | Path, *, split: str = "test",
+    out: str | Path | None = None, failures: int = 0,
+) -> ScoreResult:
+    """Score a predictions file (`{"id": …, "prediction": "…"}` lines) against one split of a
+    dsconv dataset: exact match for every row, plus each task's own metrics (count accuracy
+    and MAE, ANLS, mAP…). With `out`, writes metrics.json (and the `failures` worst rows to
+    failures.jsonl) there. Needs no model and no torch.
+
+    Example:
+        >>> import dsconv
+        >>> dsconv.score("runs/coins/predictions.jsonl", "out/coins-vqa").metrics["exact_match"]
+        0.855
+    """
+    result = score_dataset(predictions, dataset, split)
+    if out is not None:
+        write_results(result, out, failures)
+    return result

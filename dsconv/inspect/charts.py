@@ -16,6 +16,8 @@ PALETTE = (
 _WIDTH = 720
 _ROW = 26
 _PAD = 16
+MAX_BARS = 50  # then one bar for the rest: the picture (and its memory) stays bounded
+MAX_LABEL = 40  # characters of a class name shown
 
 
 def class_color(index: int) -> str:
@@ -27,13 +29,32 @@ def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def _one_line(name: str) -> str:
-    """Class names come from strangers' files; a newline in one would break text layout."""
-    return " ".join(name.split()) or repr(name)
+    """Class names come from strangers' files; a newline in one would break text layout, and
+    a long one would push the bars off the picture."""
+    name = " ".join(name.split()) or repr(name)
+    return name if len(name) <= MAX_LABEL else name[:MAX_LABEL - 1] + "…"
+
+
+def capped(counts: Mapping[str, int], limit: int = MAX_BARS) -> list[tuple[str, int]]:
+    """The counts as given when there are at most `limit`; else the `limit` largest (largest
+    first, ties in the order given) and one entry adding up the others."""
+    if len(counts) <= limit:
+        return list(counts.items())
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    rest = ranked[limit:]
+    return [*ranked[:limit], (f"{len(rest):,} other classes", sum(n for _, n in rest))]
 
 
 def histogram_png(counts: Mapping[str, int], title: str) -> bytes:
-    """A horizontal bar per class, in the order given, with its count; deterministic bytes."""
-    counts = {_one_line(name): count for name, count in counts.items()}
+    """A horizontal bar per class, in the order given, with its count; deterministic bytes.
+    Past `MAX_BARS` classes, the largest ones and a bar for the others (`capped`)."""
+    labelled: dict[str, int] = {}
+    for name, count in capped(counts):
+        label = _one_line(name)
+        while label in labelled:  # two names alike once shortened
+            label += " "
+        labelled[label] = count
+    counts = labelled
     label_font, title_font = font(14), font(16)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     label_width = max((probe.textlength(name, font=label_font) for name in counts), default=0)

@@ -20,8 +20,9 @@ from PIL import Image, ImageDraw
 
 from dsconv.errors import DsconvError, InputError
 from dsconv.inspect.charts import PALETTE, font
-from dsconv.io.dataset import iter_rows, read_report, shard_paths
-from dsconv.io.images import decode_image
+from dsconv.storage.dataset import iter_rows, read_report, shard_paths
+from dsconv.storage.images import decode_image
+from dsconv.tasks.base import Box, find_task
 
 THUMB = 384  # longest side of a thumbnail in the page, pixels
 CELL = 256  # longest side of a thumbnail in the contact sheet
@@ -58,7 +59,8 @@ def write_preview(
     classes = _classes(dataset_dir)
     wanted = read_failures(failures) if failures else None
     picked, missing = select_rows(dataset_dir, split, n, wanted)
-    items = [Item(row, annotated_thumbnail(row, classes), failure) for row, failure in picked]
+    items = [Item(row, failure_thumbnail(row, failure, classes) if failure else
+                  annotated_thumbnail(row, classes), failure) for row, failure in picked]
     count = len(items)
     title = f"{dataset_dir.name}: " + (
         f"{count} failure{'' if count == 1 else 's'}" if wanted is not None
@@ -107,8 +109,10 @@ def select_rows(
     return picked, [i for i in by_id if i not in found]
 
 
-def annotated_thumbnail(row: dict, classes: list[str], size: int = THUMB) -> Image.Image:
-    """The row's image scaled down to `size`, with its boxes and class names drawn."""
+def annotated_thumbnail(row: dict, classes: list[str], size: int = THUMB,
+                        boxes: list[Box] | None = None) -> Image.Image:
+    """The row's image scaled down to `size`, with its boxes and class names drawn (or, given
+    `boxes`, those (label, pixel xyxy) boxes instead)."""
     try:
         image = decode_image(row["image"]["bytes"])
     except Exception as exc:  # Pillow raises many types for broken files
@@ -117,11 +121,33 @@ def annotated_thumbnail(row: dict, classes: list[str], size: int = THUMB) -> Ima
     if scale < 1.0:
         size_scaled = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         image = image.resize(size_scaled, Image.Resampling.LANCZOS)
-    objects = row.get("objects") or {}
-    boxes, categories = objects.get("bbox") or [], objects.get("category") or []
-    if not boxes:
+    if boxes is None:
+        objects = row.get("objects") or {}
+        xywh, categories = objects.get("bbox") or [], objects.get("category") or []
+    else:
+        xywh = [[x1, y1, x2 - x1, y2 - y1] for _, (x1, y1, x2, y2) in boxes]
+        categories = [label for label, _ in boxes]
+    if not xywh:
         return image
-    return _draw_boxes(image, [[v * scale for v in box] for box in boxes], categories, classes)
+    return _draw_boxes(image, [[v * scale for v in box] for box in xywh], categories, classes)
+
+
+def failure_thumbnail(row: dict, failure: Failure, classes: list[str],
+                      size: int = THUMB) -> Image.Image:
+    """A failed row of a box task (one whose descriptor reads answers as boxes): the reference
+    boxes and the predicted ones side by side; any other row as `annotated_thumbnail`."""
+    task = find_task(row.get("task") or "")
+    if task is None or task.parse_boxes is None or task.reference_boxes is None:
+        return annotated_thumbnail(row, classes, size)
+    try:
+        reference = task.reference_boxes(row)
+        predicted = task.parse_boxes(failure.predicted, row)
+    except (KeyError, TypeError, ValueError):  # a row not of the shape its task writes
+        return annotated_thumbnail(row, classes, size)
+    truth = annotated_thumbnail(row, classes, size, boxes=reference)
+    guess = annotated_thumbnail(row, classes, size, boxes=predicted or [])
+    note = "predicted" if predicted is not None else "predicted: unreadable"
+    return _side_by_side([(truth, "truth"), (guess, note)])
 
 
 def render_html(items: list[Item], title: str) -> str:
@@ -220,6 +246,23 @@ def _draw_boxes(
     return sv.LabelAnnotator(color=palette, text_scale=0.4, text_padding=3,
                               smart_position=True).annotate(
         image, detections, labels=list(categories))
+
+
+def _side_by_side(panels: list[tuple[Image.Image, str]], gap: int = 8) -> Image.Image:
+    """Images in a row, each with its caption above."""
+    caption = 18
+    width = sum(image.width for image, _ in panels) + gap * (len(panels) - 1)
+    height = max(image.height for image, _ in panels) + caption
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    label_font = font(13)
+    x = 0
+    for image, text in panels:
+        draw.text((x + 2, 2), _clip(text, label_font, image.width), fill="#222222",
+                  font=label_font)
+        sheet.paste(image.convert("RGB"), (x, caption))
+        x += image.width + gap
+    return sheet
 
 
 def _jpeg_base64(image: Image.Image) -> str:

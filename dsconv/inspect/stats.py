@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dsconv.io.dataset import iter_rows, shard_paths
+from dsconv.storage.dataset import iter_rows, shard_paths
 
 COLUMNS = ["image_id", "objects", "task", "answer"]
 
@@ -75,3 +75,14 @@ def stats_json(stats: dict[str, SplitStats]) -> dict:
         data["objects_per_image"] = {str(k): v for k, v in split.objects_per_image.items()}
         out[name] = data
     return out
+
+
+def stats(path: str | Path, split: str | None = None) -> dict[str, SplitStats]:
+    """Per split: rows, images, objects, class counts, answer lengths, objects per image.
+
+    Example:
+        >>> import dsconv
+        >>> dsconv.stats("out/coins-vqa")["train"].rows
+        38
+    """
+    return dataset_stats(Path(path), split)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -87,8 +89,20 @@ class ConversionReport(BaseModel):
     leakage: list[Leak] = Field(default_factory=list)
     # Set when images were assigned to splits by the hash of their bytes, not by the source.
     split_ratios: list[float] | None = Field(default=None, exclude_if=lambda v: v is None)
-    # florence-od only: each class → the name its answers use (letters, digits and spaces).
-    florence_od_names: dict[str, str] | None = Field(
-        default=None, exclude_if=lambda v: v is None)
+    # What tasks add, by task name (florence-od: `names`, each class → the name its answers
+    # use). A report written before tasks declared extras has `florence_od_names` instead.
+    task_extras: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, exclude_if=lambda v: not v)
     # Set in a part of a sharded conversion only; absent from a whole or merged dataset.
     part: PartInfo | None = Field(default=None, exclude_if=lambda v: v is None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_florence_names(cls, data: Any) -> Any:
+        """Reports of dsconv 0.1 kept florence-od's names in a key of their own."""
+        if isinstance(data, dict) and "florence_od_names" in data:
+            data = dict(data)
+            names = data.pop("florence_od_names")
+            if names is not None:
+                data.setdefault("task_extras", {}).setdefault("florence-od", {"names": names})
+        return data

@@ -12,8 +12,17 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
-from dsconv.tasks.base import QA, TaskContext, class_counts, register
+from dsconv.metrics.text import parse_count
+from dsconv.schemas.samples import DetectionSample, Vocabulary
+from dsconv.tasks.base import (
+    QA,
+    TaskContext,
+    TaskScore,
+    bad_reference,
+    class_counts,
+    mean,
+    register,
+)
 from dsconv.tasks.paraphrase import choose, prompt_rng
 from dsconv.tasks.per_class import ask, asked_class
 
@@ -57,7 +66,31 @@ def check(row: dict[str, Any], vocabulary: Vocabulary | None) -> str | None:
     return None
 
 
-@register(NAME, "How many of one class, answered as a number; one row per class.", check, PROMPTS)
+def score(rows: list[dict[str, Any]], preds: list[str | None]) -> TaskScore:
+    """Count accuracy and MAE from the first integer of each answer; a row scores
+    1 / (1 + count error)."""
+    parsed, errors, scores = [], [], []
+    for row, pred in zip(rows, preds, strict=True):
+        ref = parse_count(row["answer"])
+        if ref is None:
+            raise bad_reference(row, "an integer count")
+        got = parse_count(pred)
+        error = abs((got or 0) - ref)
+        parsed.append(got is not None)
+        errors.append(error)
+        scores.append(0.0 if got is None else 1.0 / (1 + error))
+    return TaskScore(
+        {
+            "parse_rate": mean(parsed),
+            "count_accuracy": mean([s == 1.0 for s in scores]),
+            "count_mae": mean(errors),
+        },
+        scores,
+    )
+
+
+@register(NAME, "How many of one class, answered as a number; one row per class.", check, PROMPTS,
+          score=score)
 def count_class(sample: DetectionSample, ctx: TaskContext) -> Iterator[QA]:
     rng = prompt_rng(sample, ctx, NAME)
     for name, count in asked(sample, ctx):

@@ -7,9 +7,18 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
+from dsconv.metrics.text import count_errors, parse_count_json
 from dsconv.schemas.answer import parse_count_answer
-from dsconv.tasks.base import QA, TaskContext, class_counts, register
+from dsconv.schemas.samples import DetectionSample, Vocabulary
+from dsconv.tasks.base import (
+    QA,
+    TaskContext,
+    TaskScore,
+    bad_reference,
+    class_counts,
+    mean,
+    register,
+)
 from dsconv.tasks.paraphrase import choose, prompt_rng, render
 
 PROMPT = (
@@ -55,9 +64,59 @@ def check(row: dict[str, Any], vocabulary: Vocabulary | None) -> str | None:
     return None
 
 
+def score(rows: list[dict[str, Any]], preds: list[str | None]) -> TaskScore:
+    """Exact dict match, count MAE over the reference and object classes (absent = 0), and
+    `hallucination_rate`: of the class keys parsed answers give a positive count, the share
+    whose reference count is 0 (not in the image, or not in the vocabulary at all — those are
+    also tallied by name in `unknown_classes`). A row scores 1 / (1 + total count error)."""
+    refs = []
+    for row in rows:
+        ref = parse_count_json(row["answer"])
+        if ref is None:
+            raise bad_reference(row, "a JSON object of counts")
+        refs.append(ref)
+    classes = sorted(
+        {c for ref in refs for c in ref}
+        | {c for row in rows for c in (row.get("objects") or {}).get("category") or []}
+    )
+    correct: Counter[str] = Counter()
+    abs_error: Counter[str] = Counter()
+    unknown: Counter[str] = Counter()
+    parsed, exact, row_mae, scores = [], [], [], []
+    positive_keys = hallucinated = 0
+    for pred, ref in zip(preds, refs, strict=True):
+        got = parse_count_json(pred)
+        parsed.append(got is not None)
+        exact.append(got == ref)
+        predicted = got or {}
+        errors = count_errors(got, ref, classes)
+        abs_error.update(errors)
+        correct.update(c for c, e in errors.items() if got is not None and e == 0)
+        row_mae.append(mean(list(errors.values())))
+        positive_keys += len(predicted)
+        hallucinated += sum(1 for c in predicted if c not in ref)
+        unknown.update(c for c in predicted if c not in classes)
+        total = sum(abs(predicted.get(c, 0) - ref.get(c, 0)) for c in predicted.keys() | ref)
+        scores.append(0.0 if got is None else 1.0 / (1 + total))
+    n = len(rows)
+    return TaskScore(
+        {
+            "parse_rate": mean(parsed),
+            "count_dict_accuracy": mean(exact),
+            "count_mae": mean(row_mae),
+            "hallucination_rate": hallucinated / positive_keys if positive_keys else 0.0,
+        },
+        scores,
+        per_class={
+            c: {"count_accuracy": correct[c] / n, "count_mae": abs_error[c] / n} for c in classes
+        },
+        unknown_classes=dict(unknown.most_common()),
+    )
+
+
 @register(
     "count-json", "How many of each class, answered as a JSON object (the seed task).", check,
-    PROMPTS,
+    PROMPTS, score=score,
 )
 def count_json(sample: DetectionSample, ctx: TaskContext) -> Iterator[QA]:
     text = answer(class_counts(sample, ctx.vocabulary.classes), ctx.include_zero)

@@ -11,9 +11,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from dsconv.converters.base import DocumentSample, Vocabulary
 from dsconv.errors import DsconvError
-from dsconv.tasks.base import QA, TaskContext, register
+from dsconv.metrics.text import anls, levenshtein_similarity
+from dsconv.schemas.samples import DocumentSample, Vocabulary
+from dsconv.tasks.base import QA, TaskContext, TaskScore, mean, references, register
 from dsconv.tasks.rows import row_id
 
 TASK = "docvqa"
@@ -43,8 +44,19 @@ def check(row: dict[str, Any], vocabulary: Vocabulary | None) -> str | None:
     return None
 
 
+def score(rows: list[dict[str, Any]], preds: list[str | None]) -> TaskScore:
+    """ANLS (a row's score) and Levenshtein similarity against every reference."""
+    refs = [references(row) for row in rows]
+    anls_scores = [anls(p, r) for p, r in zip(preds, refs, strict=True)]
+    similarity = [levenshtein_similarity(p, r) for p, r in zip(preds, refs, strict=True)]
+    return TaskScore(
+        {"anls": mean(anls_scores), "levenshtein_similarity": mean(similarity)}, anls_scores
+    )
+
+
 @register(TASK, "Document question with a task token (<DocVQA> by default); first reference "
-          "as the answer, all references kept.", check)
+          "as the answer, all references kept.", check, kind="document", score=score,
+          validation_metric="anls")
 def docvqa(sample: DocumentSample, ctx: TaskContext) -> Iterator[QA]:
     if not isinstance(sample, DocumentSample):
         raise DsconvError("the docvqa task needs document samples: use `dsconv docvqa-to-vqa`")

@@ -13,7 +13,8 @@ Choices:
   both), which keeps each object readable on its own and matches `dsconv score`'s parser.
 - Names are reduced to ASCII letters, digits and single spaces ("us-dime" → "us dime"):
   Florence-2's parser drops non-ASCII characters and its task tokens use `<`; names that would
-  collide get a number ("us dime 2"). The mapping is `florence_od_names` in the report.
+  collide get a number ("us dime 2"). The mapping is the report's
+  `task_extras["florence-od"]["names"]`.
 - An image without objects is answered with the empty string.
 """
 
@@ -27,8 +28,10 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
-from dsconv.tasks.base import QA, TaskContext, register
+from dsconv.metrics.boxes import Box, coco_to_boxes
+from dsconv.schemas.samples import DetectionSample, Vocabulary
+from dsconv.tasks.base import FLORENCE_LOCATIONS, QA, TaskContext, TaskScore, register
+from dsconv.tasks.grounding import ParsedBoxes, score_boxes
 
 NAME = "florence-od"
 TOKEN = "<OD>"
@@ -155,8 +158,53 @@ def _near(a: Bins, b: Bins) -> bool:
     return all(abs(p - q) <= 1 for p, q in zip(a, b, strict=True))
 
 
+def parse_boxes(text: str | None, width: int, height: int) -> list[Box] | None:
+    """The answer as (label, pixel xyxy) pairs for scoring; None if it is malformed.
+
+    The whole string must parse; a truncated or chatty answer is unparseable, not partly read.
+    """
+    if text is None:
+        return None
+    try:
+        found = parse_bins(text)
+    except ValueError:
+        return None
+    sizes = (width, height) * 2
+    return [(name, (dequantize(bins[0], sizes[0]), dequantize(bins[1], sizes[1]),
+                    dequantize(bins[2], sizes[2]), dequantize(bins[3], sizes[3])))
+            for name, bins in found]
+
+
+def _parsed(text: str | None, row: dict[str, Any]) -> ParsedBoxes | None:
+    boxes = parse_boxes(text, row["width"], row["height"])
+    return None if boxes is None else ParsedBoxes(boxes)
+
+
+def row_boxes(text: str | None, row: dict[str, Any]) -> list[Box] | None:
+    """The descriptor's `parse_boxes`: the answer as boxes in the row's image."""
+    return parse_boxes(text, row["width"], row["height"])
+
+
+def reference_boxes(row: dict[str, Any]) -> list[Box]:
+    """The row's objects as (name as answers spell it, pixel xyxy)."""
+    return coco_to_boxes(row["objects"]["bbox"], row["objects"]["category"], florence_name)
+
+
+def score(rows: list[dict[str, Any]], preds: list[str | None]) -> TaskScore:
+    """Parse rate, mAP@0.5 and mAP@0.5:0.95 (supervision), AP per class, counts from the
+    boxes (`dsconv.tasks.grounding.score_boxes`); a row scores its one-to-one box match rate.
+    The whole answer must parse: a truncated or chatty one predicts nothing."""
+    return score_boxes(rows, preds, _parsed, reference_boxes)
+
+
+def report_extras(vocabulary: Vocabulary) -> dict[str, Any]:
+    """Each class → the name its answers use (letters, digits and spaces)."""
+    return {"names": florence_names(vocabulary.classes)}
+
+
 @register(NAME, "Florence-2 detection target: '<OD>' → name<loc_x1><loc_y1><loc_x2><loc_y2>…",
-          check, (TOKEN,))
+          check, (TOKEN,), score=score, answer_syntax=FLORENCE_LOCATIONS,
+          report_extras=report_extras, parse_boxes=row_boxes, reference_boxes=reference_boxes)
 def florence_od(sample: DetectionSample, ctx: TaskContext) -> Iterator[QA]:
     """Always asks the bare `<OD>` token: Florence-2's processor rejects anything beside it,
     so `--prompt` and paraphrases do not apply."""

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
+from dsconv.schemas.samples import DetectionSample, Vocabulary
 from dsconv.tasks.base import QA, TaskContext, class_counts, register
 from dsconv.tasks.paraphrase import choose, prompt_rng, render
 from dsconv.tasks.words import pluralize

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from functools import cache, partial
 from typing import Any
 
-from dsconv.converters.base import DetectionSample
 from dsconv.errors import DsconvError
+from dsconv.schemas.samples import DetectionSample
 from dsconv.tasks.base import TaskContext
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from dsconv.converters.base import DetectionSample
+from dsconv.schemas.samples import DetectionSample
 from dsconv.tasks.base import TaskContext
 from dsconv.tasks.paraphrase import render
 from dsconv.tasks.words import pluralize, with_article

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from dsconv.converters.base import DetectionSample, Vocabulary
+from dsconv.schemas.samples import DetectionSample, Vocabulary
 from dsconv.tasks.base import QA, TaskContext, register
 from dsconv.tasks.paraphrase import choose, prompt_rng
 from dsconv.tasks.per_class import absent_classes, ask, asked_class

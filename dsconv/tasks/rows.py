@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from dsconv.converters.base import DetectionSample
+from dsconv.schemas.samples import DetectionSample
 from dsconv.tasks.base import Task, TaskContext
 
 

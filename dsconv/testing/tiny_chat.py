@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from tokenizers import Tokenizer, pre_tokenizers, trainers
 
-from dsconv.train.tiny import BASE_CORPUS
+from dsconv.testing.tiny import BASE_CORPUS
 
 FAMILIES = ("qwen2_5_vl", "qwen3_vl", "idefics3", "gemma3", "paligemma", "internvl")
 # The public checkpoint each tiny model stands in for (its template and special tokens).
@@ -548,7 +548,7 @@ def _processor(name: str, image_processor: Any, tokenizer: Any, template: str,
                **kwargs: Any) -> Any:
     """A processor whose class needs a video processor, built without one where torchvision is
     absent (dsconv never feeds video)."""
-    from dsconv.train.adapters.processors import processor_class
+    from dsconv.models.processors import processor_class
 
     cls = processor_class(name)
     return cls(image_processor=image_processor, tokenizer=tokenizer, chat_template=template,

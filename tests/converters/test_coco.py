@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 from dsconv.converters.base import DetectionObject, DetectionSample, Ledger, Vocabulary
-from dsconv.converters.coco import CocoReader
+from dsconv.converters.coco import CocoOptions, CocoReader
 from dsconv.errors import InputError
-from dsconv.io.dataset import iter_rows, read_report
+from dsconv.storage.dataset import iter_rows, read_report
 from dsconv.tasks.base import TaskContext
 from dsconv.tasks.count_json import count_json
-from tests.helpers import run_cli
+from tests.helpers import out_beside, run_cli
 
 SEED_QUESTION = (
     "How many of each type of the currency (dime, nickel, penny, quarter, fifty, five, hundred, "
@@ -149,9 +149,8 @@ def test_messy_coco_drops_are_reported_with_reasons(messy_coco: Path, tmp_path: 
 
 
 def test_keep_crowd_counts_crowd_regions(messy_coco: Path) -> None:
-    from dsconv.converters.base import ReaderOptions
 
-    reader = CocoReader(messy_coco, Ledger(), ReaderOptions(keep_crowd=True))
+    reader = CocoReader(messy_coco, Ledger(), CocoOptions(keep_crowd=True))
     objects = next(s for s in reader.samples("train") if s.image_id == "1").objects
     assert [o.category for o in objects] == ["dime", "penny", "dime"]
 
@@ -173,7 +172,7 @@ def test_missing_key_names_the_place(tmp_path: Path) -> None:
 
 
 def test_cli_converts_messy_coco_and_validates(messy_coco: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
+    out = out_beside(tmp_path)
     assert run_cli("coco-to-vqa", messy_coco, out).exit_code == 0
     rows = list(iter_rows(out))
     assert {r["image_id"]: r["answer"] for r in rows} == {

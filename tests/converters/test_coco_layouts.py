@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from dsconv.converters.base import Ledger, ReaderOptions
-from dsconv.converters.coco import CocoReader
+from dsconv.converters.coco import CocoOptions, CocoReader
 
 
 def jpeg(path: Path, size: tuple[int, int] = (64, 48)) -> None:
@@ -29,7 +29,7 @@ def ann(i: int, image_id, box=(1, 1, 5, 5), cat=1) -> dict:
 
 def read(src: Path, **options) -> tuple[dict[str, list], Ledger]:
     ledger = Ledger()
-    reader = CocoReader(src, ledger, ReaderOptions(**options))
+    reader = CocoReader(src, ledger, CocoOptions(**options))
     samples = {split: list(reader.samples(split)) for split in reader.splits()}
     for items in samples.values():
         for sample in items:

@@ -1,6 +1,7 @@
-"""The same coins written as COCO, YOLO and VOC convert to the same rows.
+"""The same coins written in every sample format (COCO, YOLO, VOC, DOTA, LabelMe, CVAT, Label
+Studio, Hugging Face) convert to the same rows.
 
-Image ids differ by design (COCO's are integers, YOLO's and VOC's file stems), so rows are
+Image ids differ by design (COCO's are integers, the others' file stems), so rows are
 matched by split and source file name.
 """
 
@@ -11,30 +12,24 @@ from typing import Any
 
 import pytest
 
-from dsconv.convert import ConvertOptions, convert_detection
-from dsconv.converters.base import Ledger, ReaderOptions
-from dsconv.converters.registry import get_reader
-from dsconv.io.dataset import iter_rows
+import dsconv
 from dsconv.samples.coins import write_coins
 from dsconv.samples.scene import CLASSES
-from dsconv.tasks.base import TaskContext, get_task
-from dsconv.validate import validate_dataset
+from dsconv.storage.dataset import iter_rows
 
-FORMATS = ("coco", "yolo", "voc")
+FORMATS = ("coco", "yolo", "voc", "dota", "labelme", "cvat", "labelstudio", "hf")
+UNORDERED = ("voc", "dota", "labelme", "labelstudio")  # formats with no class order of their own
 # The coins' boxes are whole pixels and YOLO keeps six decimals, so agreement is far tighter
 # than a pixel; a pixel's slack would hide an off-by-one in the VOC corner convention.
 BOX_TOLERANCE = 0.01
 
 
 def convert(fmt: str, src: Path, out: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """Rows keyed by (split, image file name). VOC has no class order of its own: give it one."""
-    options = ReaderOptions(noun="currency", classes=CLASSES if fmt == "voc" else None)
-    ledger = Ledger()
-    reader = get_reader(fmt)(src, ledger, options)
-    context = TaskContext(reader.vocabulary())
-    convert_detection(reader, ledger,
-                      ConvertOptions(out=out, tasks=[get_task("count-json")], context=context))
-    assert validate_dataset(out).ok
+    """Rows keyed by (split, image file name). Formats with no class order of their own are
+    given one."""
+    dsconv.convert(src, out, format=fmt, noun="currency",
+                   classes=CLASSES if fmt in UNORDERED else None)
+    assert dsconv.validate(out).ok
     rows = {}
     for row in iter_rows(out):
         key = (row["id"].split("/")[0], row["image"]["path"])
@@ -53,7 +48,7 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[tuple[str, 
     return found
 
 
-@pytest.mark.parametrize("fmt", ["yolo", "voc"])
+@pytest.mark.parametrize("fmt", FORMATS[1:])
 def test_same_rows_as_coco(rows: dict[str, dict[tuple[str, str], Any]], fmt: str) -> None:
     coco, other = rows["coco"], rows[fmt]
     assert set(other) == set(coco)

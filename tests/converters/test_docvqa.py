@@ -1,10 +1,11 @@
-"""`dsconv docvqa-to-vqa`: local Parquet, CSV and Hub ids through one streaming reader."""
+"""`dsconv docvqa-to-vqa`: local Parquet, JSON Lines and CSV (read here) and Hub ids."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,10 @@ import pytest
 from PIL import Image
 
 from dsconv.converters import docvqa
-from dsconv.converters.docvqa import Columns, _split_of, resolve_source
+from dsconv.converters.docvqa import _split_of, resolve_source
 from dsconv.errors import InputError
-from dsconv.io.dataset import iter_rows, read_report
 from dsconv.samples.docs import write_docs
+from dsconv.storage.dataset import iter_rows, read_report
 from tests.helpers import run_cli
 
 HUB_ID = "HuggingFaceM4/DocumentVQA"
@@ -174,10 +175,12 @@ def test_csv_with_image_paths_and_mapped_columns(tmp_path: Path) -> None:
     assert (rows[2]["width"], rows[2]["height"]) == (64, 48)
 
 
-def test_hub_ids_and_local_paths_share_the_reading_code(
+def test_hub_ids_and_local_paths_give_the_same_rows(
     docs_src: Path, docs_vqa: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert resolve_source(HUB_ID, Columns()) == [docvqa.hub_spec(HUB_ID)]
+    """A Hub id streams through `load_dataset`; local files are read without it (it would
+    reach the Hub), into the very same rows."""
+    assert resolve_source(HUB_ID) == [docvqa.hub_spec(HUB_ID)]
     calls: list[tuple[str, Any, bool]] = []
     load = docvqa.load_dataset
 
@@ -190,7 +193,7 @@ def test_hub_ids_and_local_paths_share_the_reading_code(
     _convert(HUB_ID, tmp_path / "hub")
     assert calls == [(HUB_ID, None, True)]
     _convert(docs_src, tmp_path / "local")
-    assert calls[1:] and all(p == "parquet" and files and s for p, files, s in calls[1:])
+    assert calls == [(HUB_ID, None, True)]
     for name in ("hub", "local"):
         assert list(iter_rows(tmp_path / name)) == list(iter_rows(docs_vqa))
 
@@ -288,4 +291,229 @@ def test_sample_docs_command(tmp_path: Path) -> None:
 
 def test_not_a_source_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a Hub dataset id"):
-        resolve_source(str(tmp_path / "nope" / "x.parquet"), Columns())
+        resolve_source(str(tmp_path / "nope" / "x.parquet"))
+
+
+# --- Local sources: containment, no network, hostile tables ----------------------------------
+
+
+def _jpeg(color: str = "white") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), color).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def _write_table(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """`rows` (image paths as text) as CSV, JSON Lines or Parquet, by the file's suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        with path.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    elif path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def _hostile_source(tmp_path: Path, suffix: str) -> tuple[Path, bytes]:
+    """A table whose image cells name a page inside the folder, then files outside it."""
+    secret = _jpeg("red")
+    (tmp_path / "secret.jpg").write_bytes(secret)
+    src = tmp_path / "deep" / "src"
+    (src / "pages").mkdir(parents=True)
+    (src / "pages" / "ok.jpg").write_bytes(_jpeg())
+    (src / "pages" / "link.jpg").symlink_to(tmp_path / "secret.jpg")
+    names = ["pages/ok.jpg", str(tmp_path / "secret.jpg"), "../../secret.jpg",
+             "pages/link.jpg", "/etc/passwd"]
+    _write_table(src / f"val{suffix}", [
+        {"image": name, "question": f"q{i}?", "answers": "a", "questionId": str(i)}
+        for i, name in enumerate(names)])
+    return src, secret
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_image_paths_leaving_the_folder_are_unsafe_drops(tmp_path: Path, suffix: str) -> None:
+    src, secret = _hostile_source(tmp_path, suffix)
+    report = _convert(src, tmp_path / "out")
+    assert report["splits"]["validation"]["questions_dropped"] == {"unsafe_path": 4}
+    rows = list(iter_rows(tmp_path / "out"))
+    assert [r["image"]["path"] for r in rows] == ["pages/ok.jpg"]
+    assert all(r["image"]["bytes"] != secret for r in rows)
+    assert all("--allow-outside-root" in d["detail"] for d in report["drops"])
+
+
+def test_allow_outside_root_reads_them(tmp_path: Path) -> None:
+    src, secret = _hostile_source(tmp_path, ".csv")
+    report = _convert(src, tmp_path / "out", "--allow-outside-root")
+    assert report["splits"]["validation"]["questions_dropped"] == {"unreadable_image": 1}
+    assert [d["annotation"].split(" (")[0] for d in report["drops"]] == ["row 4"]  # /etc/passwd
+    rows = list(iter_rows(tmp_path / "out"))
+    assert [r["image"]["bytes"] == secret for r in rows] == [False, True, True, True]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_or_device_named_as_an_image_is_unreadable_not_a_hang(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "pages").mkdir(parents=True)
+    os.mkfifo(src / "pages" / "pipe.jpg")
+    (src / "pages" / "zero.jpg").symlink_to("/dev/zero")
+    _write_table(src / "val.csv", [
+        {"image": name, "question": "q?", "answers": "a"}
+        for name in ("pages/pipe.jpg", "pages/zero.jpg", "pages/missing.jpg")])
+    report = _convert(src, tmp_path / "out", "--allow-outside-root", "--allow-empty")
+    assert report["splits"]["validation"]["questions_dropped"] == {
+        "missing_image": 1, "unreadable_image": 2}
+    result = run_cli("docvqa-to-vqa", src, tmp_path / "out2", "--allow-outside-root")
+    assert result.exit_code == 1
+    assert "every question was dropped (unreadable_image: 2, missing_image: 1" in str(
+        result.exception)
+
+
+def test_data_files_must_be_regular_files_inside_the_folder(tmp_path: Path) -> None:
+    elsewhere = _write_table(tmp_path / "elsewhere" / "train.csv", [
+        {"image": str(tmp_path / "elsewhere" / "x.jpg"), "question": "q?", "answers": "a"}])
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.csv").symlink_to(elsewhere)
+    result = run_cli("docvqa-to-vqa", src, tmp_path / "out")
+    assert isinstance(result.exception, InputError), result.output
+    assert "train.csv" in str(result.exception) and "outside" in str(result.exception)
+    result = run_cli("docvqa-to-vqa", src / "train.csv", tmp_path / "out")  # named directly
+    assert isinstance(result.exception, InputError) and "outside" in str(result.exception)
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "elsewhere" / "x.jpg").write_bytes(_jpeg())
+    report = _convert(src, tmp_path / "out", "--allow-outside-root")
+    assert report["splits"]["train"]["rows"] == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_named_as_a_data_file_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mkfifo(src / "train.jsonl")
+    for given in (src, src / "train.jsonl"):
+        result = run_cli("docvqa-to-vqa", given, tmp_path / "out")
+        assert isinstance(result.exception, InputError), result.output
+        assert "train.jsonl" in str(result.exception) and "FIFO" in str(result.exception)
+
+
+def test_a_folder_without_data_files_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "src" / "pages").mkdir(parents=True)
+    (tmp_path / "src" / "pages" / "a.jpg").write_bytes(_jpeg())
+    result = run_cli("docvqa-to-vqa", tmp_path / "src", tmp_path / "out")
+    assert isinstance(result.exception, InputError)
+    assert "no .parquet, .jsonl, .csv, .json files" in str(result.exception)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_local_conversion_opens_no_connection(
+    docs_src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The offline switches of the fixture above are undone: local files alone must not
+    reach the network, whatever the environment says."""
+    import socket
+
+    import datasets.config
+
+    monkeypatch.delenv("HF_DATASETS_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    attempts: list[Any] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(args)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    src = tmp_path / "src"
+    (src / "pages").mkdir(parents=True)
+    (src / "pages" / "a.jpg").write_bytes(_jpeg())
+    _write_table(src / "train.jsonl", [{"image": "pages/a.jpg", "question": "q?",
+                                        "answers": ["a"]}])
+    _write_table(src / "train.csv", [{"image": "pages/a.jpg", "question": "q?", "answers": "a"}])
+    for given in (docs_src, src / "train.jsonl", src / "train.csv"):
+        out = tmp_path / "out" / given.name
+        result = run_cli("docvqa-to-vqa", given, out)
+        assert result.exit_code == 0, (result.output, result.exception)
+    assert attempts == []
+
+
+@pytest.mark.parametrize(("lines", "where"), [
+    (['[1, 2]', '{"image": "a.jpg", "question": "q", "answers": "a"}'], "line 1"),
+    (['{"image": "a.jpg", "question": "q", "answers": "a"}', "", "  ", '"late"'], "line 4"),
+    (['{"image": "a.jpg", "question": "q", "answers": "a"}', '{"image": '], "line 2"),
+    (['{"image": "a.jpg", "question": "q", "answers": ' + "[" * 3000 + "]" * 3000 + "}"],
+     "line 1"),
+])
+def test_bad_json_lines_are_one_line_errors_with_the_line(
+    tmp_path: Path, lines: list[str], where: str,
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.jpg").write_bytes(_jpeg())
+    (tmp_path / "src" / "qa.jsonl").write_text("\n".join(lines) + "\n")
+    result = run_cli("docvqa-to-vqa", tmp_path / "src" / "qa.jsonl", tmp_path / "out")
+    error = result.exception
+    assert isinstance(error, InputError), (result.output, error)
+    assert error.file.endswith("qa.jsonl") and error.where == where
+    assert "\n" not in str(error) and len(str(error)) < 300
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("qa.jsonl", b'{"image": "a.jpg", "question": "\xff\xfe", "answers": "a"}\n'),
+    ("qa.csv", b"image,question,answers\na.jpg,\xff\xfe,a\n"),
+    ("qa.parquet", b"PAR1 this is not parquet PAR1"),
+])
+def test_unreadable_data_files_are_one_line_errors(
+    tmp_path: Path, name: str, content: bytes,
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / name).write_bytes(content)
+    result = run_cli("docvqa-to-vqa", tmp_path / "src", tmp_path / "out")
+    error = result.exception
+    assert isinstance(error, InputError), (result.output, error)
+    assert error.file.endswith(name) and "\n" not in str(error)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cells_in_the_report_are_short_escaped_excerpts(tmp_path: Path) -> None:
+    long_name = "\x1b[31m" + "x" * 5000 + ".jpg"
+    src = tmp_path / "src"
+    _write_table(src / "train.csv", [
+        {"image": long_name, "question": "q?", "answers": "a",
+         "questionId": "\x1b[2J" + "7" * 5000},
+        {"image": "pages/" + "y" * 240 + ".jpg", "question": "q?", "answers": "a",
+         "questionId": "[red]boom[/]\n"}])
+    report = _convert(src, tmp_path / "out", "--allow-empty")
+    assert report["splits"]["train"]["questions_dropped"] == {"missing_image": 1,
+                                                              "unsafe_path": 1}
+    for drop in report["drops"]:
+        for text in (drop["annotation"], drop["detail"]):
+            assert len(text) < 200 and "\x1b" not in text and "\n" not in text
+
+
+def test_a_hub_row_naming_a_local_file_is_unsafe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Hub dataset has no folder: an absolute path in it would read this machine's files."""
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(_jpeg("red"))
+    hub = tmp_path / "hub"
+    _write_table(hub / "data" / "train-00000-of-00001.parquet", [
+        {"image": {"bytes": _jpeg(), "path": "page.jpg"}, "question": "q?", "answers": ["a"]},
+        {"image": {"bytes": None, "path": str(secret)}, "question": "q?", "answers": ["a"]}])
+    load = docvqa.load_dataset
+    monkeypatch.setattr(docvqa, "load_dataset",
+                        lambda path, **kwargs: load(str(hub) if path == HUB_ID else path, **kwargs))
+    report = _convert(HUB_ID, tmp_path / "out")
+    assert report["splits"]["train"]["questions_dropped"] == {"unsafe_path": 1}
+    assert [r["image"]["path"] for r in iter_rows(tmp_path / "out")] == ["page.jpg"]
+    _convert(HUB_ID, tmp_path / "allowed", "--allow-outside-root")
+    rows = list(iter_rows(tmp_path / "allowed"))
+    assert [r["image"]["bytes"] == secret.read_bytes() for r in rows] == [False, True]

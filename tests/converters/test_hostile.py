@@ -9,20 +9,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
+from dsconv.converters.base import DetectionSample, Ledger
 from dsconv.converters.coco import CocoReader
 from dsconv.converters.voc import VocReader
 from dsconv.converters.yolo import YoloReader
 from dsconv.errors import InputError
-from dsconv.io.dataset import iter_rows, read_report
-from dsconv.io.writer import TEMP_PREFIX
 from dsconv.schemas.report import SplitReport
-from dsconv.validate import validate_dataset
-from tests.helpers import read_all, run_cli, write_image, write_text
+from dsconv.storage.dataset import iter_rows, read_report
+from dsconv.storage.writer import TEMP_PREFIX
+from dsconv.validation import validate_dataset
+from tests.helpers import out_beside, read_all, run_cli, write_image, write_text
 
 Reader = type[CocoReader] | type[YoloReader] | type[VocReader]
 LABEL = "0 0.5 0.5 0.2 0.2\n"
@@ -38,7 +39,7 @@ text = write_text
 def read(
     reader: type, src: Path, **options: object
 ) -> tuple[Ledger, dict[str, list[DetectionSample]], dict[str, SplitReport]]:
-    _, ledger, samples, reports = read_all(reader, src, ReaderOptions(**options))
+    _, ledger, samples, reports = read_all(reader, src, reader.options_class(**options))
     return ledger, samples, reports
 
 
@@ -83,32 +84,34 @@ def test_yolo_list_entries_leaving_the_root_are_refused(tmp_path: Path) -> None:
 
 
 def test_yolo_yaml_splits_outside_the_root_are_refused(tmp_path: Path) -> None:
+    """A split folder outside the root is an error before it is walked (it used to be walked,
+    each image then refused); --allow-outside-root reads it."""
     outside = outside_tree(tmp_path)
-    text(outside / "labels" / "orphan.txt", LABEL)  # outside the root: not even scanned
+    text(outside / "labels" / "orphan.txt", LABEL)
     root = tmp_path / "ds"
     image(root / "images" / "ok.jpg")
+    for entry in (outside / "images", "../outside/images"):
+        text(root / "data.yaml", f"train: images\nval: {entry}\nnames: [coin]\n")
+        with pytest.raises(InputError, match=r"data\.yaml: val: .*--allow-outside-root"):
+            read(YoloReader, root)
     text(root / "data.yaml",
          f"train: images\nval: {outside / 'images'}\ntest: ../outside/images\nnames: [coin]\n")
-
-    ledger, samples, reports = read(YoloReader, root)
-    assert names(samples) == ["ok.jpg"]
-    for split in ("validation", "test"):
-        assert reports[split].images_dropped == {"unsafe_path": 2}
-        assert reports[split].objects_total == 0
-    assert not any("orphan" in d.file for d in ledger.drops)
-
-    _, samples, _ = read(YoloReader, root, allow_outside_root=True)
+    _, samples, reports = read(YoloReader, root, allow_outside_root=True)
     assert len(samples["validation"]) == len(samples["test"]) == 2
+    assert reports["test"].objects_kept == 2
 
 
-def test_yolo_yaml_path_names_the_root_even_when_absolute(tmp_path: Path) -> None:
-    """Ultralytics' `path:` is the dataset root; the YAML itself may live anywhere."""
+def test_yolo_yaml_path_names_the_root_only_when_allowed(tmp_path: Path) -> None:
+    """Ultralytics' `path:` may name a dataset folder elsewhere; following it out of the
+    folder the user gave takes --allow-outside-root."""
     root = tmp_path / "datasets" / "coins"
     image(root / "images" / "train" / "a.jpg")
     text(root / "labels" / "train" / "a.txt", LABEL)
     yaml_file = text(tmp_path / "configs" / "coins.yaml",
                      f"path: {root}\ntrain: images/train\nnames: [coin]\n")
-    ledger, samples, reports = read(YoloReader, yaml_file)
+    with pytest.raises(InputError, match=r"coins\.yaml: path: .*--allow-outside-root"):
+        read(YoloReader, yaml_file)
+    ledger, samples, reports = read(YoloReader, yaml_file, allow_outside_root=True)
     assert names(samples) == ["a.jpg"]
     assert reports["train"].objects_kept == 1 and ledger.drops == []
 
@@ -118,6 +121,7 @@ def test_yolo_prefers_the_folder_inside_the_root(tmp_path: Path) -> None:
     image(tmp_path / "train" / "images" / "stranger.jpg")
     root = tmp_path / "ds"
     image(root / "train" / "images" / "mine.jpg")
+    text(root / "train" / "labels" / "mine.txt", LABEL)
     text(root / "data.yaml", "train: ../train/images\nnames: [coin]\n")
     ledger, samples, _ = read(YoloReader, root)
     assert names(samples) == ["mine.jpg"] and ledger.drops == []
@@ -129,9 +133,8 @@ def test_yolo_symlinked_image_folder_is_refused(tmp_path: Path) -> None:
     (root / "images").mkdir(parents=True)
     (root / "images" / "train").symlink_to(outside / "images", target_is_directory=True)
     text(root / "data.yaml", "train: images/train\nnames: [coin]\n")
-    _, samples, reports = read(YoloReader, root)
-    assert names(samples) == []
-    assert reports["train"].images_dropped == {"unsafe_path": 2}
+    with pytest.raises(InputError, match=r"train: .*outside.*--allow-outside-root"):
+        read(YoloReader, root)
 
 
 def test_darknet_names_file_outside_the_root_is_an_error(tmp_path: Path) -> None:
@@ -154,9 +157,8 @@ def test_allow_outside_root_reaches_the_reader_from_the_cli(tmp_path: Path) -> N
     text(root / "data.yaml", f"train: {outside / 'images'}\nnames: [coin]\n")
     image(root / "images" / "ok.jpg")
     result = run_cli("yolo-to-vqa", root, tmp_path / "refused", "--split-ratios", "1,0,0")
-    assert result.exit_code == 0, result.output
-    report = read_report(tmp_path / "refused")
-    assert report["splits"]["train"]["images_dropped"] == {"unsafe_path": 2}
+    assert result.exit_code == 1 and "--allow-outside-root" in str(result.exception)
+    assert not (tmp_path / "refused").exists()
     result = run_cli("yolo-to-vqa", root, tmp_path / "allowed", "--split-ratios", "1,0,0",
                      "--allow-outside-root")
     assert result.exit_code == 0, result.output
@@ -175,6 +177,7 @@ def test_yolo_settings_that_cannot_work_are_one_line_errors(
 ) -> None:
     """Each used to crash with a traceback or (huge nc) build a trillion class names."""
     image(tmp_path / "images" / "a.jpg")
+    text(tmp_path / "labels" / "a.txt", LABEL)
     text(tmp_path / "data.yaml", "train: images\n" + yaml_text)
     started = time.perf_counter()
     with pytest.raises(InputError, match=message):
@@ -187,6 +190,292 @@ def test_yolo_unnamed_class_id_far_too_large_is_an_error(tmp_path: Path) -> None
     text(tmp_path / "labels" / "a.txt", "999999999999 0.5 0.5 0.2 0.2\n")
     with pytest.raises(InputError, match="no class names"):
         read(YoloReader, tmp_path)
+
+
+# --- YOLO: every file the reader opens stays inside the root, is regular and bounded -----------
+
+
+@pytest.fixture
+def deadline() -> Iterator[None]:
+    """Fail instead of hanging forever (a FIFO opened for reading blocks until a writer)."""
+    def expire(*_: object) -> None:
+        raise TimeoutError("the reader blocked")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def yolo_tree(root: Path, yaml_text: str = "train: images\nnames: [coin]\n") -> Path:
+    image(root / "images" / "a.jpg")
+    text(root / "labels" / "a.txt", LABEL)
+    text(root / "data.yaml", yaml_text)
+    return root
+
+
+@pytest.mark.parametrize("entry", ["secret", "/", "../outside"], ids=["file", "slash", "up"])
+def test_yolo_yaml_split_entry_outside_the_root_is_an_error(
+    tmp_path: Path, entry: str
+) -> None:
+    """`train: /proc/self/environ` used to read the file as an image list into the report;
+    `train: /` walked the whole filesystem. Both are refused before anything is read."""
+    secret = text(tmp_path / "secret", "FAKE_HF_TOKEN=hf_x\n")
+    (tmp_path / "outside").mkdir()
+    target = {"secret": str(secret), "/": "/", "../outside": "../outside"}[entry]
+    root = yolo_tree(tmp_path / "ds", f"train: images\nval: {target}\nnames: [coin]\n")
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=r"data\.yaml: val: .*outside.*--allow-outside-root"
+                       ) as info:
+        read(YoloReader, root)
+    assert time.perf_counter() - started < 5
+    assert "\n" not in str(info.value) and "hf_x" not in str(info.value)
+
+
+def test_yolo_environ_as_a_split_never_reaches_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13's reproduction, through the CLI."""
+    if not Path("/proc/self/environ").exists():
+        pytest.skip("no /proc")
+    monkeypatch.setenv("FAKE_HF_TOKEN", "hf_x")
+    src = yolo_tree(tmp_path / "s", "train: /proc/self/environ\nnames: [coin]\n")
+    result = run_cli("yolo-to-vqa", src, tmp_path / "o")
+    assert result.exit_code != 0
+    assert "FAKE_HF_TOKEN" not in result.output and not (tmp_path / "o").exists()
+
+
+def test_yolo_list_lines_are_quoted_short(tmp_path: Path) -> None:
+    """With --allow-outside-root a list that is not a list of image paths still only ever
+    appears in the report as short escaped excerpts of its lines."""
+    secret = tmp_path / "environ"
+    secret.write_bytes(b"FAKE_HF_TOKEN=hf_x\0HOME=/root\0" + b"X" * 5000 + b"\n\x1b[31mred.jpg\n")
+    root = yolo_tree(tmp_path / "ds", f"train: images\nval: {secret}\nnames: [coin]\n")
+    ledger, _, reports = read(YoloReader, root, allow_outside_root=True)
+    assert reports["validation"].images_dropped == {"bad_list_line": 2}
+    for drop in ledger.drops:
+        assert len(drop.file) < 200 and len(drop.detail or "") < 200
+        assert "\x1b" not in (drop.detail or "") and "FAKE" not in (drop.detail or "")
+    text(root / "list.txt", "images/a.jpg\n" + "x" * 5000 + "\nnotes.md\n")
+    text(root / "data.yaml", "train: list.txt\nnames: [coin]\n")
+    ledger, _, reports = read(YoloReader, root)
+    assert reports["train"].images_dropped == {"bad_list_line": 2}
+    assert [len(d.detail or "") < 120 for d in ledger.drops] == [True, True]
+    assert "'notes.md' is not an image path" in (ledger.drops[1].detail or "")
+
+
+def test_yolo_yaml_path_may_not_move_the_root(tmp_path: Path) -> None:
+    outside = outside_tree(tmp_path)
+    for path in (str(outside), "../outside", "../.."):
+        root = yolo_tree(tmp_path / "ds", f"path: {path}\ntrain: images\nnames: [coin]\n")
+        with pytest.raises(InputError, match=r"data\.yaml: path: .*--allow-outside-root"):
+            read(YoloReader, root)
+    text(tmp_path / "ds" / "data.yaml", "path: ../outside\ntrain: images\nnames: [coin]\n")
+    _, samples, _ = read(YoloReader, tmp_path / "ds", allow_outside_root=True)
+    assert names(samples) == ["far1.jpg", "far2.jpg"]
+    text(tmp_path / "ds" / "data.yaml", "path: ./sub/..\ntrain: images\nnames: [coin]\n")
+    _, samples, _ = read(YoloReader, tmp_path / "ds")
+    assert names(samples) == ["a.jpg"]
+
+
+def test_yolo_symlinked_split_folder_is_refused_before_it_is_walked(tmp_path: Path) -> None:
+    outside = outside_tree(tmp_path)
+    root = tmp_path / "ds"
+    (root / "train").mkdir(parents=True)
+    (root / "train" / "images").symlink_to(outside / "images", target_is_directory=True)
+    text(root / "data.yaml", "train: train/images\nnames: [coin]\n")
+    with pytest.raises(InputError, match="outside"):
+        read(YoloReader, root)
+    (root / "data.yaml").unlink()
+    (root / "train" / "images").unlink()
+    (root / "valid").symlink_to(Path("/"), target_is_directory=True)
+    with pytest.raises(InputError, match=r"valid.*outside"):
+        read(YoloReader, root)
+
+
+@pytest.mark.parametrize("what", ["label", "labels-folder", "list", "names", "data.yaml",
+                                  "obj.data"])
+def test_yolo_symlinks_out_of_the_root_are_not_followed(tmp_path: Path, what: str) -> None:
+    """Every file the reader opens, not only images, must resolve inside the root."""
+    out = tmp_path / "outside"
+    text(out / "a.txt", "0 0.5 0.5 0.2 0.2\n0 0.1 0.1 0.1 0.1\n")
+    text(out / "names", "hunter2\n")
+    text(out / "list.txt", "images/a.jpg\n")
+    text(out / "data.yaml", "train: images\nnames: [hunter2]\n")
+    text(out / "obj.data", "train = list.txt\nnames = obj.names\n")
+    root = tmp_path / "ds"
+    image(root / "images" / "a.jpg")
+    text(root / "obj.names", "coin\n")
+    if what == "label":
+        text(root / "data.yaml", "train: images\nnames: [coin]\n")
+        (root / "labels").mkdir()
+        (root / "labels" / "a.txt").symlink_to(out / "a.txt")
+    elif what == "labels-folder":
+        text(root / "data.yaml", "train: images\nnames: [coin]\n")
+        (root / "labels").symlink_to(out, target_is_directory=True)
+    elif what == "list":
+        text(root / "data.yaml", "train: list.txt\nnames: [coin]\n")
+        (root / "list.txt").symlink_to(out / "list.txt")
+    elif what == "names":
+        text(root / "labels" / "a.txt", LABEL)
+        (root / "obj.names").unlink()
+        (root / "obj.names").symlink_to(out / "names")
+    elif what == "data.yaml":
+        (root / "data.yaml").symlink_to(out / "data.yaml")
+    else:
+        (root / "obj.data").symlink_to(out / "obj.data")
+    if what in ("label", "labels-folder"):
+        ledger, samples, reports = read(YoloReader, root)
+        assert names(samples) == [] and reports["train"].images_dropped == {"unsafe_path": 1}
+        assert reports["train"].objects_total == 0
+        assert "--allow-outside-root" in (ledger.drops[0].detail or "")
+        _, samples, _ = read(YoloReader, root, allow_outside_root=True)
+        assert len(samples["train"][0].objects) == 2
+    else:
+        with pytest.raises(InputError, match=r"outside.*--allow-outside-root") as info:
+            read(YoloReader, root)
+        assert "hunter2" not in str(info.value)
+
+
+def test_yolo_symlinked_label_inside_the_root_is_read(tmp_path: Path) -> None:
+    """Labels are opened without following a symlink; one that stays inside is then read."""
+    root = yolo_tree(tmp_path)
+    image(root / "images" / "b.jpg")
+    (root / "labels" / "b.txt").symlink_to(root / "labels" / "a.txt")
+    ledger, samples, _ = read(YoloReader, root)
+    assert [len(s.objects) for s in samples["train"]] == [1, 1] and ledger.drops == []
+
+
+fifo_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+
+
+@fifo_only
+def test_yolo_fifo_image_or_label_is_a_reported_drop(tmp_path: Path, deadline: None) -> None:
+    root = yolo_tree(tmp_path, "train: list.txt\nnames: [coin]\n")
+    text(root / "list.txt", "images/a.jpg\nimages/b.jpg\nimages/c.jpg\n")
+    image(root / "images" / "b.jpg")
+    os.mkfifo(root / "labels" / "b.txt")
+    os.mkfifo(root / "images" / "c.jpg")
+    text(root / "labels" / "c.txt", LABEL)
+    ledger, samples, reports = read(YoloReader, root)
+    assert names(samples) == ["images/a.jpg"]
+    assert reports["train"].images_dropped == {"unreadable_image": 1, "unreadable_label": 1}
+    assert any("FIFO" in (d.detail or "") for d in ledger.drops if d.file == "images/b.jpg")
+
+
+@fifo_only
+@pytest.mark.parametrize("what", ["data.yaml", "list", "names", "obj.data"])
+def test_yolo_fifo_settings_file_is_an_error(tmp_path: Path, deadline: None, what: str) -> None:
+    root = yolo_tree(tmp_path, "train: list.txt\nnames: [coin]\n")
+    text(root / "list.txt", "images/a.jpg\n")
+    if what == "names":
+        (root / "data.yaml").unlink()
+        os.mkfifo(root / "obj.names")
+    elif what == "obj.data":
+        (root / "data.yaml").unlink()
+        os.mkfifo(root / "obj.data")
+    else:
+        target = root / ("data.yaml" if what == "data.yaml" else "list.txt")
+        target.unlink()
+        os.mkfifo(target)
+    with pytest.raises(InputError, match="FIFO") as info:
+        read(YoloReader, root)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("what", ["label", "data.yaml", "list", "names"])
+def test_yolo_unreadable_files_are_reported_not_tracebacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """Permission denied (simulated: the tests may run as root, which reads anything)."""
+    root = yolo_tree(tmp_path, "train: list.txt\nnames: [coin]\n")
+    text(root / "list.txt", "images/a.jpg\n")
+    if what == "names":
+        (root / "data.yaml").unlink()
+        text(root / "obj.names", "coin\n")
+    denied = {"label": "a.txt", "data.yaml": "data.yaml", "list": "list.txt",
+              "names": "obj.names"}[what]
+    real_open = os.open
+
+    def fake_open(path: object, *args: object, **kwargs: object) -> int:
+        if os.path.basename(os.fspath(path)) == denied:  # type: ignore[arg-type]
+            raise PermissionError(13, "Permission denied", os.fspath(path))  # type: ignore[arg-type]
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", fake_open)
+    if what == "label":
+        ledger, _, reports = read(YoloReader, root)
+        assert reports["train"].images_dropped == {"unreadable_label": 1}
+        assert "Permission denied" in (ledger.drops[0].detail or "")
+    else:
+        with pytest.raises(InputError, match="Permission denied") as info:
+            read(YoloReader, root)
+        assert denied in str(info.value)
+
+
+# --- YOLO: YAML and label files that would take all the memory ---------------------------------
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+) + "train: images\nnames: *i\n"
+MERGE_BOMB = "a: &a {k0: 0}\n" + "".join(
+    f"m{i}: &m{i} {{<<: [*{'a' if i == 0 else f'm{i - 1}'}, *{'a' if i == 0 else f'm{i - 1}'}]}}\n"
+    for i in range(60)) + "train: images\nnames: [coin]\n"
+
+
+@pytest.mark.parametrize(("yaml_text", "message"), [
+    (ALIAS_BOMB, "alias"),
+    (MERGE_BOMB, "YAML"),
+    ("train: images\nnames: " + "[" * 5000 + "]" * 5000 + "\n", "nest"),
+    ("train: images\nnames: [" + ", ".join(f"c{i}" for i in range(100_000)) + "]\n",
+     "100,000 class names"),
+    ("train: images\nnames: [[a, b], c]\n", "names"),
+    ("train: [[images]]\nnames: [coin]\n", "train"),
+    ("train: images\nnc: " + "9" * 5000 + "\nnames: [a]\n", "YAML"),
+    ("train: images\nnames: {٣: coin}\n", "names"),
+], ids=["alias-bomb", "merge-bomb", "deep", "100k-names", "nested-names", "nested-split",
+        "huge-nc-int", "arabic-key"])
+def test_yolo_yaml_bombs_are_one_line_errors(
+    tmp_path: Path, yaml_text: str, message: str
+) -> None:
+    """An alias bomb in names reached 3.4 GB; 100k class names over 7 GB."""
+    import resource
+
+    root = yolo_tree(tmp_path)
+    text(root / "data.yaml", yaml_text)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=message) as info:
+        read(YoloReader, root)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
+    assert time.perf_counter() - started < 20
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 300
+
+
+def test_yolo_names_file_with_too_many_classes_is_an_error(tmp_path: Path) -> None:
+    image(tmp_path / "a.jpg")
+    text(tmp_path / "a.txt", LABEL)
+    text(tmp_path / "obj.names", "".join(f"c{i}\n" for i in range(10_001)))
+    with pytest.raises(InputError, match=r"obj\.names: 10,001 class names"):
+        read(YoloReader, tmp_path)
+
+
+def test_yolo_label_over_its_bound_is_a_reported_drop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dsconv.converters.yolo as yolo
+
+    monkeypatch.setattr(yolo, "MAX_LABEL_BYTES", 1000)
+    root = yolo_tree(tmp_path)
+    image(root / "images" / "big.jpg")
+    text(root / "labels" / "big.txt", LABEL * 100)
+    ledger, samples, reports = read(YoloReader, root)
+    assert names(samples) == ["a.jpg"]
+    assert reports["train"].images_dropped == {"unreadable_label": 1}
+    assert "1,000-byte limit" in (ledger.drops[0].detail or "")
 
 
 # --- VOC and COCO ------------------------------------------------------------------------
@@ -247,7 +536,7 @@ def test_voc_nested_image_set_entry_gets_a_usable_id(tmp_path: Path) -> None:
     text(tmp_path / "ImageSets" / "Main" / "train.txt", "sub/b\n")
     _, samples, _ = read(VocReader, tmp_path)
     assert [s.image_id for s in samples["train"]] == ["b"]
-    out = tmp_path / "out"
+    out = out_beside(tmp_path)
     assert run_cli("voc-to-vqa", tmp_path, out).exit_code == 0
     assert validate_dataset(out).ok
 
@@ -273,7 +562,7 @@ def test_coco_image_ids_that_cannot_name_rows_are_dropped(
     assert names(samples) == ["b.jpg"]
     assert reports["train"].images_dropped == {"invalid_image_id": 1}
     assert reports["train"].objects_dropped == {reason: 1, "unknown_category": 1}
-    out = tmp_path / "out"
+    out = out_beside(tmp_path)
     assert run_cli("coco-to-vqa", tmp_path, out, "--split-ratios", "1,0,0").exit_code == 0
     assert validate_dataset(out).ok
 
@@ -292,7 +581,7 @@ def test_class_names_that_look_like_markup_do_not_crash_the_summary(tmp_path: Pa
         "images": [{"id": 1, "file_name": "a.jpg"}],
         "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}],
         "categories": [{"id": 1, "name": "[/x]"}, {"id": 2, "name": "[/x]"}]}))
-    result = run_cli("coco-to-vqa", tmp_path, tmp_path / "out")
+    result = run_cli("coco-to-vqa", tmp_path, out_beside(tmp_path))
     assert result.exit_code == 0, repr(result.exception)
 
 
@@ -307,7 +596,7 @@ def digest(folder: Path) -> dict[str, str]:
 def interrupt_conversion(src: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     """Run a slowed-down conversion, send SIGINT once its temp folder exists, wait for it."""
     script = (
-        "import sys, time; import dsconv.convert as c; from dsconv.cli import main\n"
+        "import sys, time; import dsconv.pipeline.convert as c; from dsconv.cli import main\n"
         "orig = c.detection_rows\n"
         "def slow(*a, **k):\n    time.sleep(0.2)\n    yield from orig(*a, **k)\n"
         "c.detection_rows = slow\n"
@@ -359,8 +648,10 @@ WRAPPER = (
 SIZE = 10_000_000
 WIDTH, HEIGHT = 640, 480
 # VOC is streamed (measured: 2.5× the file above the start-up footprint); COCO's json.load
-# holds the whole tree while the index is built (measured: 6.7×).
-MAX_GROWTH = {"voc": 5, "coco": 10}
+# holds the whole tree while the index is built (measured: 6.7×). YOLO: one 10 MB label
+# makes 263k objects in one row (measured: 10.8×, most of it after the reader; the reader's
+# own peak is 7× the file: its text, then the objects, its lines a megabyte at a time).
+MAX_GROWTH = {"voc": 5, "coco": 10, "yolo": 15}
 
 
 def big_voc(root: Path, size: int) -> int:
@@ -405,6 +696,20 @@ def big_coco(root: Path, size: int, images: int = 100) -> int:
     return n
 
 
+def big_yolo(root: Path, size: int) -> int:
+    """One image whose label file has lines until it reaches `size` bytes."""
+    image(root / "images" / "big.jpg", (WIDTH, HEIGHT))
+    text(root / "data.yaml", f"train: images\nnames: [{', '.join(f'c{k}' for k in range(10))}]\n")
+    (root / "labels").mkdir()
+    n = 0
+    with (root / "labels" / "big.txt").open("w") as handle:
+        while handle.tell() < size:
+            handle.write(f"{n % 10} {0.1 + n % 70 / 100:.6f} {0.1 + n % 60 / 100:.6f} "
+                         "0.050000 0.060000\n")
+            n += 1
+    return n
+
+
 def peak_rss_mb(fmt: str, src: Path, out: Path) -> float:
     argv = [sys.executable, "-m", "dsconv", f"{fmt}-to-vqa", str(src), str(out),
             "--split-ratios", "1,0,0"]
@@ -414,12 +719,12 @@ def peak_rss_mb(fmt: str, src: Path, out: Path) -> float:
     return int(done.stdout.split()[-1]) / 1024
 
 
-@pytest.mark.parametrize("fmt", ["voc", "coco"])
+@pytest.mark.parametrize("fmt", ["voc", "coco", "yolo"])
 def test_large_annotation_file_memory_stays_proportionate(tmp_path: Path, fmt: str) -> None:
     """Peak RSS above a tiny conversion's stays a small multiple of the annotation file.
 
     benchmarks/large_annotations.py measures the same at 100 MB."""
-    write = big_voc if fmt == "voc" else big_coco
+    write = {"voc": big_voc, "coco": big_coco, "yolo": big_yolo}[fmt]
     objects = write(tmp_path / "big", SIZE)
     write(tmp_path / "small", 10_000)
     baseline = peak_rss_mb(fmt, tmp_path / "small", tmp_path / "small-out")

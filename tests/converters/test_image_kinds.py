@@ -10,8 +10,8 @@ import datasets
 import numpy as np
 from PIL import Image
 
-from dsconv.io.dataset import iter_rows, read_report
-from dsconv.validate import validate_dataset
+from dsconv.storage.dataset import iter_rows, read_report
+from dsconv.validation import validate_dataset
 from tests.helpers import run_cli
 
 

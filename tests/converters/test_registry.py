@@ -11,8 +11,8 @@ import pytest
 from dsconv.converters import registry
 from dsconv.converters.base import DetectionObject, DetectionSample, Ledger, Vocabulary
 from dsconv.errors import DsconvError
-from dsconv.io.dataset import iter_rows
-from tests.helpers import run_cli
+from dsconv.storage.dataset import iter_rows
+from tests.helpers import out_beside, run_cli
 
 
 class OneImageReader:
@@ -52,7 +52,7 @@ def test_plugin_is_listed_and_converts(plugin: None, tmp_path: Path) -> None:
     Image.new("RGB", (2, 2)).save(tmp_path / "img.jpg")
     assert "dots" in registry.available()
     assert "dots" in run_cli("formats").output
-    out = tmp_path / "out"
+    out = out_beside(tmp_path)
     result = run_cli("convert", tmp_path, out, "--from", "dots", "--split-ratios", "1,0,0")
     assert result.exit_code == 0, result.output
     (row,) = iter_rows(out)

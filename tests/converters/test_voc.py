@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
-from dsconv.converters.voc import VocReader
-from dsconv.errors import InputError
+from dsconv.converters.voc import VocOptions, VocReader
+from dsconv.errors import NoAnnotationsError
 from dsconv.schemas.report import SplitReport
 from tests.helpers import convert_coins, read_all, write_image
 
@@ -84,7 +84,7 @@ def test_difficult_excluded_by_default_and_kept_on_request(tmp_path: Path) -> No
     assert ledger.drops[0].file == "Annotations/a.xml"
     assert ledger.drops[0].annotation == "object 2 (dog)"
 
-    _, _, samples, reports = read(tmp_path, ReaderOptions(keep_difficult=True))
+    _, _, samples, reports = read(tmp_path, VocOptions(keep_difficult=True))
     assert [o.category for o in samples["train"][0].objects] == ["cat", "dog"]
     assert reports["train"].objects_dropped == {}
 
@@ -220,9 +220,10 @@ def test_image_sets_define_splits(tmp_path: Path) -> None:
     reader, ledger, samples, reports = read(tmp_path)
 
     assert reader.splits() == ["train", "validation"]
-    assert [(s.image_id, len(s.objects)) for s in samples["train"]] == [("a", 1), ("noxml", 0)]
+    assert [(s.image_id, len(s.objects)) for s in samples["train"]] == [("a", 1)]
     assert [s.image_id for s in samples["validation"]] == ["b"]
-    assert reports["train"].images_dropped == {"missing_image": 1}
+    # noxml.jpg has no XML: not an image without objects, an image without its annotation
+    assert reports["train"].images_dropped == {"missing_image": 1, "missing_annotation": 1}
     assert reports["train"].objects_dropped == {"missing_image": 1}
     assert any("1 XML files are in no ImageSets" in w for w in ledger.warnings)
 
@@ -233,9 +234,9 @@ def test_without_image_sets_everything_is_train(tmp_path: Path) -> None:
     xml(tmp_path / "Annotations" / "c.xml", "c.jpg", obj("cat", (1, 1, 10, 10)))
     reader, ledger, samples, reports = read(tmp_path)
     assert reader.splits() == ["train"]
-    assert sorted(s.image_id for s in samples["train"]) == ["a", "b"]
-    assert reports["train"].images_dropped == {"missing_image": 1}
-    assert ledger.drops[0].file == "Annotations/c.xml"
+    assert sorted(s.image_id for s in samples["train"]) == ["a"]
+    assert reports["train"].images_dropped == {"missing_image": 1, "missing_annotation": 1}
+    assert [d.file for d in ledger.drops if d.annotation is None] == ["Annotations/c.xml", "b.jpg"]
 
 
 def test_flat_split_folders_and_nested_devkit(tmp_path: Path) -> None:
@@ -283,5 +284,5 @@ def test_bad_boxes_are_reported(tmp_path: Path) -> None:
 
 def test_no_annotations_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no VOC annotations"):
+    with pytest.raises(NoAnnotationsError, match="no VOC annotations"):
         VocReader(tmp_path / "empty", Ledger())

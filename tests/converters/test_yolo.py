@@ -10,9 +10,9 @@ import pytest
 
 from dsconv.converters.base import DetectionSample, Ledger, ReaderOptions
 from dsconv.converters.yolo import YoloReader
-from dsconv.errors import InputError
-from dsconv.io.dataset import iter_rows
+from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.schemas.report import SplitReport
+from dsconv.storage.dataset import iter_rows
 from tests.helpers import convert_coins, read_all, run_cli, write_image, write_text
 
 image = write_image
@@ -253,3 +253,99 @@ def test_cli_report_lists_line_drops(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "out" / "conversion_report.json").read_text())
     assert Counter(d["reason"] for d in report["drops"]) == {"unknown_class": 1}
     assert run_cli("validate", tmp_path / "out").exit_code == 0
+
+
+# --- never a silent empty dataset ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc"])
+def test_other_formats_are_not_converted_to_an_empty_dataset(tmp_path: Path, fmt: str) -> None:
+    """A COCO or VOC folder given to the YOLO reader used to give 48 rows about "the object
+    ()" with answer `{}`."""
+    from dsconv.samples.coins import write_coins
+
+    write_coins(tmp_path / "src", images=6, seed=1, fmt=fmt)
+    with pytest.raises(NoAnnotationsError, match="YOLO") as info:
+        YoloReader(tmp_path / "src", Ledger())
+    assert info.value.format == "YOLO" and ".txt" in info.value.looked_for
+    result = run_cli("yolo-to-vqa", tmp_path / "src", tmp_path / "out")
+    assert result.exit_code != 0 and not (tmp_path / "out").exists()
+
+
+def test_one_image_without_a_label_is_a_background_image(tmp_path: Path) -> None:
+    text(tmp_path / "data.yaml", "train: images\nnames: [x]\n")
+    image(tmp_path / "images" / "a.jpg")
+    image(tmp_path / "images" / "b.jpg")
+    text(tmp_path / "labels" / "a.txt", "0 0.5 0.5 0.2 0.2\n")
+    _, ledger, samples, _ = read(tmp_path)
+    assert [len(s.objects) for s in samples["train"]] == [1, 0] and ledger.drops == []
+
+
+def test_yaml_split_listing_image_files(tmp_path: Path) -> None:
+    """`train: [images/train/1.jpg]`: the JPEG used to be read as a text list of paths."""
+    text(tmp_path / "data.yaml",
+         "train: [images/train/1.jpg, images/train/2.png]\nval: images/val/3.jpg\n"
+         "names: [coin]\n")
+    image(tmp_path / "images" / "train" / "1.jpg")
+    image(tmp_path / "images" / "train" / "2.png", fmt="PNG")
+    image(tmp_path / "images" / "val" / "3.jpg")
+    for stem, split in (("1", "train"), ("2", "train"), ("3", "val")):
+        text(tmp_path / "labels" / split / f"{stem}.txt", "0 0.5 0.5 0.2 0.2\n")
+    _, ledger, samples, reports = read(tmp_path)
+    assert [s.file_name for s in samples["train"]] == ["images/train/1.jpg",
+                                                       "images/train/2.png"]
+    assert [len(s.objects) for s in samples["train"] + samples["validation"]] == [1, 1, 1]
+    assert ledger.drops == [] and reports["train"].objects_kept == 2
+
+
+@pytest.mark.parametrize(("images", "labels"), [
+    ("Images", "Annotations"), ("images", "annotations"), ("JPEGImages", "labels"),
+    ("Images", "Labels")])
+def test_darknet_image_and_label_folders_in_any_capitalisation(
+    tmp_path: Path, images: str, labels: str
+) -> None:
+    text(tmp_path / "obj.names", "dime\nnickel\n")
+    image(tmp_path / images / "a.jpg", (200, 100))
+    image(tmp_path / images / "b.jpg")
+    text(tmp_path / labels / "a.txt", "1 0.5 0.5 0.5 0.5\n0 0.25 0.25 0.1 0.1\n")
+    text(tmp_path / labels / "b.txt", "0 0.5 0.5 0.5 0.5\n")
+    reader, ledger, samples, _ = read(tmp_path)
+    assert reader.vocabulary().classes == ["dime", "nickel"]
+    assert [len(s.objects) for s in samples["train"]] == [2, 1]
+    assert ledger.drops == [] and ledger.warnings == []
+
+
+def test_label_files_the_reader_does_not_read_are_named(tmp_path: Path) -> None:
+    """Labels in a folder the reader does not look in are warned about, by name; when no
+    image has a label and nothing names classes, the error names them."""
+    text(tmp_path / "data.yaml", "train: images\nnames: [x]\n")
+    image(tmp_path / "images" / "a.jpg")
+    image(tmp_path / "images" / "b.jpg")
+    text(tmp_path / "labels" / "a.txt", "0 0.5 0.5 0.2 0.2\n")
+    text(tmp_path / "old_labels" / "b.txt", "0 0.5 0.5 0.2 0.2\n")
+    text(tmp_path / "notes" / "README.txt", "Exported by a tool.\n")
+    _, ledger, _, _ = read(tmp_path)
+    (warning,) = [w for w in ledger.warnings if "old_labels/b.txt" in w]
+    assert "README" not in warning
+    (tmp_path / "labels" / "a.txt").unlink()
+    _, ledger, _, _ = read(tmp_path)
+    assert any("none of its 2 images has a label" in w for w in ledger.warnings)
+    (tmp_path / "data.yaml").unlink()
+    with pytest.raises(NoAnnotationsError, match=r"old_labels/b\.txt"):
+        YoloReader(tmp_path, Ledger())
+
+
+@pytest.mark.parametrize("bad", [
+    "\u0663 0.5 0.5 0.2 0.2", "0 0.5_0 0.5 0.2 0.2", "0 \u0660.5 0.5 0.2 0.2",
+    "1_0 0.5 0.5 0.2 0.2", "0\u00a00.5 0.5 0.2 0.2", "0 0.5 0.5 0.2 \uff10.2"],
+    ids=["arabic-class", "underscore", "arabic-coordinate", "underscore-class", "nbsp",
+         "fullwidth"])
+def test_only_ascii_decimal_numbers_are_read(tmp_path: Path, bad: str) -> None:
+    """Python's int() and float() accept other scripts' digits and `_`; YOLO does not."""
+    text(tmp_path / "data.yaml", "train: images\nnames: [a, b, c, d]\n")
+    image(tmp_path / "images" / "a.jpg")
+    text(tmp_path / "labels" / "a.txt", f"1.0 0.5 0.5 0.2 0.2\n{bad}\n")
+    _, ledger, samples, reports = read(tmp_path)
+    assert [o.category for o in samples["train"][0].objects] == ["b"]
+    assert reports["train"].objects_dropped == {"bad_label_line": 1}
+    assert ledger.drops[0].annotation == "labels/a.txt:2"

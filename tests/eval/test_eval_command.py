@@ -13,12 +13,12 @@ import pytest
 
 from dsconv.errors import DsconvError
 from dsconv.eval.predict import resolve_model
-from dsconv.io.dataset import iter_rows
+from dsconv.storage.dataset import iter_rows
 from tests.helpers import run_cli
 
 torch = pytest.importorskip("torch")
 
-from dsconv.train.tiny import build_tiny_florence2, tiny_count_rows, write_tiny_vqa  # noqa: E402
+from dsconv.testing.tiny import build_tiny_florence2, tiny_count_rows, write_tiny_vqa  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

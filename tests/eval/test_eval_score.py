@@ -176,3 +176,17 @@ def test_write_results(tmp_path: Path) -> None:
     }
     assert failures[1]["predicted"] is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["failures.jsonl", "metrics.json"]
+
+
+def test_score_with_no_prediction_for_the_split_exits_1(coins_vqa: Path, tmp_path: Path) -> None:
+    """Predictions for another split (or dataset) scored 0 with exit 0."""
+    from dsconv.storage.dataset import iter_rows
+    from tests.helpers import assert_one_line_error, run_main
+
+    path = tmp_path / "predictions.jsonl"
+    ids = [row["id"] for row in iter_rows(coins_vqa, "train", columns=["id"])]
+    path.write_text("".join(json.dumps({"id": i, "prediction": "{}"}) + "\n" for i in ids))
+    result = run_main("score", path, "--dataset", coins_vqa, "--split", "test")
+    assert_one_line_error(result, f"none of its {len(ids)} predictions", "'test'", "--split")
+    assert not (tmp_path / "metrics.json").exists()
+    assert run_main("score", path, "--dataset", coins_vqa, "--split", "train").exit_code == 0

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image, ImageStat
 
 from dsconv.inspect.preview import annotated_thumbnail
-from dsconv.io.dataset import iter_rows
 from dsconv.samples.coins import CoinsSummary
+from dsconv.storage.dataset import iter_rows
 from tests.helpers import run_cli
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -7,8 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 from dsconv.inspect.stats import class_order, dataset_stats
-from dsconv.io.dataset import iter_rows
 from dsconv.samples.coins import CoinsSummary
+from dsconv.storage.dataset import iter_rows
 from tests.helpers import run_cli
 
 SPLIT_NAMES = {"train": "train", "valid": "validation", "test": "test"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dsconv.converters.base import DetectionObject, DetectionSample, Vocabulary
+from dsconv.schemas.samples import DetectionObject, DetectionSample, Vocabulary
 from dsconv.tasks.base import TaskContext, get_task
 from dsconv.tasks.rows import detection_rows
 

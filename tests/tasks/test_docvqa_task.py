@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from dsconv.converters.base import DetectionSample, DocumentSample, Vocabulary
 from dsconv.errors import DsconvError
 from dsconv.schemas.row import Row
+from dsconv.schemas.samples import DetectionSample, DocumentSample, Vocabulary
 from dsconv.tasks.base import TaskContext, get_task, task_names
 from dsconv.tasks.docvqa import check, document_rows, docvqa
 

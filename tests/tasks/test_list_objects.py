@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dsconv.converters.base import Vocabulary
+from dsconv.schemas.samples import Vocabulary
 from dsconv.tasks.list_objects import NONE, check, parse
 from tests.tasks.detection_samples import COINS, boxes, context, make_sample, qa_pairs, rows
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dsconv.converters.base import Vocabulary
+from dsconv.schemas.samples import Vocabulary
 from dsconv.tasks.presence import check
 from tests.tasks.detection_samples import COINS, boxes, context, make_sample, qa_pairs, rows
 

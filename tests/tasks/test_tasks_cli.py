@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from dsconv.io.dataset import iter_rows, read_report, shard_paths
-from dsconv.validate import validate_dataset
+from dsconv.storage.dataset import iter_rows, read_report, shard_paths
+from dsconv.validation import validate_dataset
 from tests.helpers import run_cli
 
 TASKS = ["count-json", "count-class", "presence", "list-objects", "florence-od"]
@@ -36,7 +36,7 @@ def all_tasks(coins_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def test_every_task_converts_and_validates(all_tasks: Path) -> None:
     report = read_report(all_tasks)
     assert report["tasks"] == TASKS
-    assert report["florence_od_names"]["dime"] == "dime"
+    assert report["task_extras"]["florence-od"]["names"]["dime"] == "dime"
     images = sum(s["images"] for s in report["splits"].values())
     per_task = Counter(row["task"] for row in iter_rows(all_tasks, columns=["task"]))
     assert per_task["count-json"] == per_task["list-objects"] == per_task["florence-od"] == images

@@ -1,0 +1,1 @@
+"""One conversion: reader -> tasks -> writer, with splits, parts, resizing and merging."""

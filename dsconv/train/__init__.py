@@ -1,1 +1,0 @@
-"""Fine-tuning: one loop, one adapter per model family. Needs the `train` extra."""

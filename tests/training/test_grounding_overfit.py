@@ -1,0 +1,86 @@
+"""The tiny Florence-2 learns 8 `florence-grounding` rows, and `dsconv eval` scores it as a
+detector (mAP@0.5 = 1.0) and as a counter: the grounding task trains and scores end to end."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from dsconv.schemas.samples import DetectionObject, DetectionSample, Vocabulary
+from dsconv.storage.writer import DatasetWriter
+from dsconv.tasks.base import TaskContext, get_task
+from dsconv.tasks.rows import detection_rows
+from dsconv.testing.tiny import SHAPES, _scene
+from dsconv.training.loop import train
+from tests.helpers import run_cli
+
+TASK = "florence-grounding"
+
+
+def grounding_rows(count: int = 8, seed: int = 0, size: tuple[int, int] = (96, 96)
+                   ) -> list[dict]:
+    """The first `count` florence-grounding rows of tiny scenes (one row per class present)."""
+    rng = random.Random(seed)
+    ctx = TaskContext(Vocabulary(list(SHAPES), "currency"))
+    rows: list[dict] = []
+    scene = 0
+    while len(rows) < count:
+        jpeg, boxes, categories = _scene(rng, size)
+        sample = DetectionSample("train", str(scene), f"scene-{scene}.jpg", jpeg, *size,
+                                 [DetectionObject(c, tuple(b)) for c, b in
+                                  zip(categories, boxes, strict=True)])
+        rows += list(detection_rows(sample, [get_task(TASK)], ctx))
+        scene += 1
+    return rows[:count]
+
+
+def write_grounding(out: Path, repeats: int) -> Path:
+    """`train` holds the 8 rows `repeats` times, `test` once."""
+    rows = grounding_rows()
+    with DatasetWriter(out, overwrite=True) as writer:
+        for k in range(repeats):
+            for row in rows:
+                writer.write("train", {**row, "id": f"{row['id']}/{k}"})
+        for row in rows:
+            writer.write("test", {**row, "id": row["id"].replace("train/", "test/", 1)})
+        writer.commit()
+    return out
+
+
+def test_tiny_florence2_overfits_grounding_rows_to_map50_one(make_config, tmp_path: Path
+                                                              ) -> None:
+    data = write_grounding(tmp_path / "grounding", repeats=4)
+    assert sum(row["answer"].count("<loc_") for row in grounding_rows()) >= 8 * 4
+    result = train(make_config(dataset=str(data), epochs=30, batch_size=8,
+                               schedule="constant", max_val_items=0, log_every=10))
+    scores = tmp_path / "scores"
+    cli = run_cli("eval", result.final_dir, "--dataset", data, "--split", "test",
+                  "--device", "cpu", "--max-new-tokens", "40", "--out", scores,
+                  "--failures", "8")
+    assert cli.exit_code == 0, cli.output
+    metrics = json.loads((scores / "metrics.json").read_text())["per_task"][TASK]
+    assert metrics["parse_rate"] == 1.0
+    assert metrics["map50"] == 1.0
+    assert metrics["count_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize(("task", "model"), [("json-boxes", "florence2"),
+                                             ("paligemma-detect", "moondream2"),
+                                             ("florence-grounding", "moondream2")])
+def test_a_box_syntax_the_family_cannot_learn_stops_before_any_work(
+    task: str, model: str, tmp_path: Path,
+) -> None:
+    from dsconv.errors import DsconvError
+    from dsconv.samples.coins import write_coins
+
+    write_coins(tmp_path / "src", images=6, seed=1)
+    data = tmp_path / "boxes"
+    assert run_cli("coco-to-vqa", tmp_path / "src", data, "--task", task).exit_code == 0
+    result = run_cli("train", data, "--model", model, "--output", tmp_path / "run")
+    assert isinstance(result.exception, DsconvError)
+    message = str(result.exception)
+    assert f"cannot learn task {task!r}" in message and "\n" not in message
+    assert not (tmp_path / "run").exists()
