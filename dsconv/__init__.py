@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# public name → the module that defines it
+# public name → the module that defines it (`module:attr` where the names differ)
 _API = {
     "convert": "dsconv.pipeline.convert",
     "convert_documents": "dsconv.pipeline.documents",
@@ -35,6 +35,9 @@ _API = {
     "evaluate": "dsconv.eval.evaluate",
     "train": "dsconv.training.api",
     "tqdm_progress": "dsconv.progress",
+    "sample_coins": "dsconv.samples.coins:write_coins",
+    "sample_docs": "dsconv.samples.docs:write_docs",
+    "sample_model": "dsconv.testing.build",
     "ConversionReport": "dsconv.schemas.report",
     "ValidationResult": "dsconv.validation",
     "ScoreResult": "dsconv.eval.score",
@@ -59,6 +62,9 @@ __all__ = [
     "load",
     "merge",
     "push",
+    "sample_coins",
+    "sample_docs",
+    "sample_model",
     "score",
     "stats",
     "tqdm_progress",
@@ -78,18 +84,22 @@ if TYPE_CHECKING:
     from dsconv.progress import tqdm_progress
     from dsconv.publish.export import export
     from dsconv.publish.push import push
+    from dsconv.samples.coins import write_coins as sample_coins
+    from dsconv.samples.docs import write_docs as sample_docs
     from dsconv.schemas.report import ConversionReport
     from dsconv.storage.dataset import load
+    from dsconv.testing.build import sample_model
     from dsconv.training.api import train
     from dsconv.training.loop import TrainResult
     from dsconv.validation import ValidationResult, validate
 
 
 def __getattr__(name: str) -> Any:
-    module = _API.get(name)
-    if module is None:
+    target = _API.get(name)
+    if target is None:
         raise AttributeError(f"module 'dsconv' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    module, _, attr = target.partition(":")
+    value = getattr(import_module(module), attr or name)
     globals()[name] = value
     return value
 

@@ -20,7 +20,7 @@ for _module in COMMAND_MODULES:
 
 
 OUT_OF_MEMORY = ("out of memory; try a smaller input or tighter limits (--max-image-bytes, "
-                 "--max-image-size, fewer --workers, a --limit or a split at a time)")
+                 "--max-image-size, fewer --workers, --max-items or a split at a time)")
 
 
 def main() -> None:

@@ -55,7 +55,8 @@ Roboflow = Annotated[str | None, typer.Option(
 Tasks = Annotated[list[str], typer.Option(
     "--task", "-t", help="Question template; repeat for several (see `dsconv tasks`).")]
 Noun = Annotated[str | None, typer.Option(
-    help="The prompt's word for the classes (default: the COCO supercategory).")]
+    help="The prompt's word for the classes (default: a COCO export's supercategory, "
+    "else \"object\").")]
 Prompt = Annotated[str | None, typer.Option(
     help="Question template overriding the task's; may use {noun} and {classes}, and for "
     "count-class and presence {class}, {a_class}, {plural}. florence-od always asks <OD>.")]

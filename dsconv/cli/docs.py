@@ -44,8 +44,8 @@ def docvqa_to_vqa(
         "--split", help="Convert only this split (val and validation are the same); repeat "
                         "for several.")] = None,
     limit: Annotated[int | None, typer.Option(
-        min=1, help="Read at most this many questions per split (a quick look at a large "
-                    "Hub dataset).")] = None,
+        "--max-items", min=1, help="Read at most this many questions per split (a quick look "
+        "at a large Hub dataset).")] = None,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace OUT if it exists.")] = False,
     allow_outside_root: AllowOutside = False,

@@ -86,17 +86,17 @@ def _buckets(counts: dict[int, int]) -> dict[str, int]:
 def preview(
     dataset: Dataset,
     split: Annotated[str | None, typer.Option(
-        help="Split to show (default: the first; with --failures, every split).")] = None,
-    n: Annotated[int, typer.Option("--n", min=1, help="How many rows to show.")] = 24,
+        help="Split to show (default: the first; with --failures-file, every split).")] = None,
+    n: Annotated[int, typer.Option("--max-items", min=1, help="How many rows to show.")] = 24,
     out: Annotated[Path, typer.Option(help="The HTML page to write.")] = Path("preview.html"),
     png: Annotated[Path | None, typer.Option(help="Also write a contact sheet PNG.")] = None,
     failures: Annotated[Path | None, typer.Option(
-        help="Show the rows listed in a failures.jsonl from `dsconv score`, expected vs "
-             "predicted.")] = None,
+        "--failures-file", help="Show the rows listed in a failures.jsonl from `dsconv score` "
+        "or `dsconv eval`, expected vs predicted.")] = None,
 ) -> None:
     """Write a self-contained HTML page: each image with its boxes, question and answer.
 
-    Example: [bold]dsconv preview out/coins-vqa --n 12 --png sheet.png[/]
+    Example: [bold]dsconv preview out/coins-vqa --max-items 12 --png sheet.png[/]
     """
     from dsconv.inspect.preview import write_preview
 

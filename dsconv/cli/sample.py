@@ -91,10 +91,9 @@ def model(
 
     _refuse_non_empty(out, overwrite)
     with train_extra("sample model"):
-        from dsconv.testing.build import build_tiny_model, dataset_texts
+        from dsconv.testing.build import sample_model
 
-        texts = dataset_texts(dataset) if dataset is not None else []
-        path = build_tiny_model(family, out, texts, revision=revision, seed=seed)
+        path = sample_model(family, out, dataset=dataset, revision=revision, seed=seed)
     console.print(f"wrote a tiny random {family} checkpoint to {path} (for offline demos and "
                   "tests; real training needs the real checkpoint and a GPU)", highlight=False)
 

@@ -652,6 +652,8 @@ def _image_cell(value: Any) -> tuple[bytes | None, str | None]:
     if isinstance(value, dict):
         data, path = value.get("bytes"), value.get("path")
         if data:
+            if not isinstance(data, bytes | bytearray | memoryview):  # bytes(10**10): 10 GB
+                raise ValueError(f"image bytes are a {type(data).__name__}, not bytes")
             return bytes(data), path
         value = path
     if isinstance(value, bytes | bytearray):

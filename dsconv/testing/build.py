@@ -64,3 +64,18 @@ def _moondream_texts(texts: list[str]) -> list[str]:
     from dsconv.models.moondream2 import question_text
 
     return [question_text(t) for t in texts] + [f" {t}" for t in texts]
+
+
+def sample_model(family: str, out: str | Path, *, dataset: str | Path | None = None,
+                 revision: str | None = None, seed: int = 0) -> Path:
+    """A tiny random checkpoint of `family` in `out`, made offline in seconds, that loads
+    through the same code as the real one; `dataset` (a dsconv dataset) gives its tokenizer
+    the questions and answers it will see. It has learnt nothing: for demos and tests.
+
+    Example:
+        >>> import dsconv
+        >>> dsconv.sample_model("florence2", "runs/tiny-florence2", dataset="out/coins-vqa")
+        PosixPath('runs/tiny-florence2')
+    """
+    texts = dataset_texts(dataset) if dataset is not None else []
+    return build_tiny_model(family, out, texts, revision=revision, seed=seed)

@@ -263,7 +263,7 @@ def test_a_named_id_column_must_exist(docs_src: Path, tmp_path: Path) -> None:
 
 
 def test_split_filter_accepts_source_names(docs_src: Path, tmp_path: Path) -> None:
-    report = _convert(docs_src, tmp_path / "out", "--split", "val", "--limit", "1")
+    report = _convert(docs_src, tmp_path / "out", "--split", "val", "--max-items", "1")
     assert list(report["splits"]) == ["validation"]
     assert report["splits"]["validation"]["questions"] == 1
     result = run_cli("docvqa-to-vqa", docs_src, tmp_path / "none", "--split", "dev")
@@ -517,3 +517,13 @@ def test_a_hub_row_naming_a_local_file_is_unsafe(
     _convert(HUB_ID, tmp_path / "allowed", "--allow-outside-root")
     rows = list(iter_rows(tmp_path / "allowed"))
     assert [r["image"]["bytes"] == secret.read_bytes() for r in rows] == [False, True]
+
+
+def test_image_bytes_that_are_a_number_are_not_allocated(tmp_path: Path) -> None:
+    """`bytes(10**12)` would allocate a terabyte: a number where image bytes belong is a drop."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "val.jsonl").write_text(json.dumps(
+        {"image": {"bytes": 10**12, "path": None}, "question": "q?", "answers": ["a"]}) + "\n")
+    report = _convert(src, tmp_path / "out", "--allow-empty")
+    assert report["splits"]["validation"]["questions_dropped"] == {"unreadable_image": 1}

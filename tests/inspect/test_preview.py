@@ -33,7 +33,7 @@ def test_one_figure_per_row_with_its_question_and_answer(
 ) -> None:
     _, folder = two_task_sample
     out, png = tmp_path / "preview.html", tmp_path / "sheet.png"
-    result = run_cli("preview", folder, "--split", "train", "--n", "5", "--out", out,
+    result = run_cli("preview", folder, "--split", "train", "--max-items", "5", "--out", out,
                      "--png", png)
     assert result.exit_code == 0, result.output
     page = out.read_text(encoding="utf-8")
@@ -63,7 +63,7 @@ def test_failures_show_expected_and_predicted(
              {"id": rows[-1]["id"], "expected": rows[-1]["answer"], "predicted": {"dime": 3}}]
     failures.write_text("".join(json.dumps(line) + "\n" for line in lines))
     out = tmp_path / "failures.html"
-    result = run_cli("preview", folder, "--failures", failures, "--out", out)
+    result = run_cli("preview", folder, "--failures-file", failures, "--out", out)
     assert result.exit_code == 0, result.output
     assert "test/nope/count-json/0" in result.output  # said to be missing
     figures = _figures(out.read_text(encoding="utf-8"))
@@ -79,7 +79,7 @@ def test_bad_failures_line_is_located(two_task_sample: tuple[CoinsSummary, Path]
     _, folder = two_task_sample
     failures = tmp_path / "failures.jsonl"
     failures.write_text('{"id": "a", "expected": "1", "predicted": "2"}\nnot json\n')
-    result = run_cli("preview", folder, "--failures", failures, "--out", tmp_path / "x.html")
+    result = run_cli("preview", folder, "--failures-file", failures, "--out", tmp_path / "x.html")
     assert f"{failures}:line 2:" in str(result.exception)
 
 
@@ -102,7 +102,7 @@ def test_page_renders_in_headless_chromium(
 ) -> None:
     _, folder = two_task_sample
     page = tmp_path / "preview.html"
-    assert run_cli("preview", folder, "--n", "6", "--out", page).exit_code == 0
+    assert run_cli("preview", folder, "--max-items", "6", "--out", page).exit_code == 0
     shot = tmp_path / "shot.png"
     profile = Path(tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp_path))
     try:

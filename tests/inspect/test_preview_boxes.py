@@ -1,4 +1,4 @@
-"""`dsconv preview --failures` on box tasks: the predicted boxes beside the reference ones."""
+"""`dsconv preview --failures-file` on box tasks: the predicted boxes beside the reference ones."""
 
 from __future__ import annotations
 
