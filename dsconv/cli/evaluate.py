@@ -24,7 +24,8 @@ def eval_command(
     batch_size: Annotated[int, typer.Option(min=1, help="Rows generated together.")] = 8,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 128,
     model_family: Annotated[str | None, typer.Option(
-        help="florence2 | moondream2. (default: read from the run or the model folder)")] = None,
+        help="florence2 | moondream2 | paligemma | chat. "
+             "(default: read from the run or the model folder)")] = None,
     revision: Annotated[str | None, typer.Option(help="Revision of a Hub checkpoint.")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Folder for predictions.jsonl and metrics.json. (default: RUN_DIR/eval-final-SPLIT "

@@ -26,7 +26,9 @@ def train_command(
     dataset: Annotated[str | None, typer.Argument(
         help="A dataset directory written by dsconv, or a Hub dataset id (optional with --resume)."
     )] = None,
-    model: Annotated[str | None, _opt("florence2 | moondream2", "--model", "-m")] = None,
+    model: Annotated[str | None, _opt(
+        "florence2 | moondream2 | paligemma | chat. (default: read from --base's config)",
+        "--model", "-m")] = None,
     output: Annotated[Path | None, _opt("The run directory to create.", "--output", "-o")] = None,
     base: Annotated[str | None, _opt(
         "Checkpoint to start from: a Hub id (owner/name) or a local model folder (./DIR), "
@@ -37,14 +39,18 @@ def train_command(
     epochs: Annotated[int | None, _opt(MODEL_DEFAULT)] = None,
     lr: Annotated[float | None, _opt(f"Peak learning rate. {MODEL_DEFAULT}")] = None,
     batch_size: Annotated[int | None, _opt(f"Per process. {MODEL_DEFAULT}")] = None,
-    grad_accum: Annotated[int | None, _opt("Gradient accumulation steps. (default: 1)")] = None,
+    grad_accum: Annotated[int | None, _opt(f"Gradient accumulation steps. {MODEL_DEFAULT}")]
+    = None,
     schedule: Annotated[str | None, _opt(f"linear | cosine-warmup | constant. {MODEL_DEFAULT}")]
     = None,
     warmup: Annotated[float | None, _opt(f"Warm-up, a fraction of all steps. {MODEL_DEFAULT}")]
     = None,
     freeze_vision: Annotated[bool | None, _opt(
         MODEL_DEFAULT, "--freeze-vision/--no-freeze-vision")] = None,
-    lora: Annotated[int | None, _opt("LoRA rank; 0 trains every weight. (default: 0)")] = None,
+    lora: Annotated[int | None, _opt(f"LoRA rank; 0 trains every weight. {MODEL_DEFAULT}")]
+    = None,
+    lora_alpha: Annotated[int | None, _opt(
+        "LoRA alpha. (default: the model's for its rank, else twice the rank)")] = None,
     gradient_checkpointing: Annotated[bool | None, _opt(
         "(default: off)", "--gradient-checkpointing/--no-gradient-checkpointing")] = None,
     max_train_items: Annotated[int | None, _opt("Train on the first N rows only.")] = None,
@@ -60,6 +66,18 @@ def train_command(
         "Also checkpoint every N optimizer steps. (default: 0, after each epoch only)")] = None,
     max_new_tokens: Annotated[int | None, _opt("Answer length when scoring. (default: 128)")]
     = None,
+    min_pixels: Annotated[int | None, _opt(
+        f"Qwen-VL: fewest pixels an image is resized to. {MODEL_DEFAULT}")] = None,
+    max_pixels: Annotated[int | None, _opt(
+        f"Qwen-VL: most pixels an image is resized to. {MODEL_DEFAULT}")] = None,
+    image_splitting: Annotated[bool | None, _opt(
+        f"Idefics3/SmolVLM: split large images into tiles. {MODEL_DEFAULT}",
+        "--image-splitting/--no-image-splitting")] = None,
+    longest_edge: Annotated[int | None, _opt(
+        f"Idefics3/SmolVLM: resize the longest image edge to this. {MODEL_DEFAULT}")] = None,
+    load_in_4bit: Annotated[bool | None, _opt(
+        "QLoRA: load the weights in 4 bits (CUDA and bitsandbytes; needs --lora).",
+        "--load-in-4bit/--no-load-in-4bit")] = None,
     resume: Annotated[Path | None, _opt(
         "Continue the run in this directory from its last checkpoint.")] = None,
     push_to_hub: Annotated[str | None, _opt("Upload RUN_DIR/final to this Hub model repo.")]

@@ -119,8 +119,13 @@ def _family_of(path: Path, run_dir: Path | None, families: list[str]) -> str:
         raise DsconvError(f"{path / 'config.json'}: not a JSON object") from None
     if model_type in MODEL_TYPES:
         return MODEL_TYPES[model_type]
-    raise DsconvError(f"{path}: cannot tell the model family (config.json model_type "
-                      f"{model_type!r}); pass --model-family {' or '.join(families)}")
+    from dsconv.models.registry import detect_family
+
+    try:
+        return detect_family(str(path))
+    except DsconvError:
+        raise DsconvError(f"{path}: cannot tell the model family (config.json model_type "
+                          f"{model_type!r}); pass --model-family {' or '.join(families)}") from None
 
 
 def _card_tags(card: Path) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, TypedDict
 
 from PIL import Image
 
+from dsconv.errors import DsconvError
 from dsconv.tasks.base import TEXT, find_task
 
 
@@ -36,6 +37,10 @@ class TrainDefaults:
     schedule: str  # "linear" | "cosine-warmup"
     warmup: float  # fraction of steps
     freeze_vision: bool
+    grad_accum: int = 1
+    lora: int = 0  # LoRA rank; 0 trains every weight
+    lora_alpha: int | None = None  # None: twice the rank
+    source: str = ""  # where these settings come from (the run card quotes it)
 
 
 class ModelAdapter(ABC):
@@ -82,6 +87,12 @@ class ModelAdapter(ABC):
         """Modules frozen by --freeze-vision."""
 
     @classmethod
+    def defaults_for(cls, base: str, revision: str | None = None) -> TrainDefaults:
+        """The reference settings for this checkpoint; one set per family unless it knows
+        better (the chat adapter serves many families)."""
+        return cls.defaults
+
+    @classmethod
     def unsupported_reason(cls, task: str) -> str | None:
         """Why rows of `task` cannot train this family, or None when they can. A task this
         version does not know is taken to answer in plain text."""
@@ -92,6 +103,13 @@ class ModelAdapter(ABC):
         known = ", ".join(sorted(cls.answer_syntaxes))
         return (f"model family {cls.family!r} cannot learn task {task!r}: its answers use "
                 f"{syntax}, and this family learns {known}")
+
+    def set_image_options(self, options: dict[str, Any]) -> None:
+        """Apply processor knobs (`max_pixels`, `image_splitting`…) before training; a family
+        whose processor has no such knob refuses them (the exported processor keeps them)."""
+        if options:
+            names = ", ".join(f"--{k.replace('_', '-')}" for k in options)
+            raise DsconvError(f"{names}: not an option of model family {self.family!r}")
 
     def lora_target_modules(self) -> str | list[str]:
         """What --lora wraps; peft's "all-linear" unless a family knows better."""

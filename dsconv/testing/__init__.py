@@ -2,5 +2,5 @@
 
 They load through the same `from_pretrained` paths as real checkpoints, so a test or
 `make demo` runs the real code without the network; they learn nothing useful. Built by
-`dsconv sample model florence2|moondream2 DIR`. Importing these modules needs the `train` extra.
+`dsconv sample model FAMILY DIR`. Importing these modules needs the `train` extra.
 """

@@ -12,6 +12,7 @@ from dsconv.training.data import is_local
 
 HYPER_PARAMETERS = (
     "epochs", "lr", "batch_size", "grad_accum", "schedule", "warmup", "freeze_vision", "lora",
+    "lora_alpha",
     "gradient_checkpointing", "max_train_items", "seed",
 )
 
@@ -35,13 +36,17 @@ def render_card(config: TrainConfig, metrics: dict[str, Any], *, world_size: int
         f"# {config.model} fine-tuned with dsconv",
         "",
         f"Fine-tuned from {base} on `{config.dataset}` (split `{config.train_split}`) "
-        "with `dsconv train`.",
+        f"with `dsconv train`, model family `{config.model}`.",
         "",
+        *([f"Defaults from {config.defaults_source}; the table shows what was used.", ""]
+          if config.defaults_source else []),
         "## Hyper-parameters",
         "",
         "| name | value |",
         "|---|---|",
         *(f"| {name} | {getattr(config, name)} |" for name in HYPER_PARAMETERS),
+        *(f"| {name} | {value} |" for name, value in config.image_options().items()),
+        *(["| load_in_4bit | True |"] if config.load_in_4bit else []),
         f"| processes | {world_size} |",
         f"| effective batch size | {config.batch_size * config.grad_accum * world_size} |",
         "",

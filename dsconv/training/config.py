@@ -20,8 +20,6 @@ DEVICES = ("auto", "cpu", "cuda")
 
 # Defaults that do not depend on the model family.
 GENERAL_DEFAULTS: dict[str, Any] = {
-    "grad_accum": 1,
-    "lora": 0,
     "gradient_checkpointing": False,
     "max_val_items": 200,
     "seed": 0,
@@ -35,8 +33,11 @@ GENERAL_DEFAULTS: dict[str, Any] = {
 # Settings a resumed run must share with the run it continues.
 FIXED_ON_RESUME = (
     "dataset", "model", "base", "revision", "lr", "batch_size", "grad_accum", "schedule",
-    "warmup", "freeze_vision", "lora", "max_train_items", "seed", "train_split",
+    "warmup", "freeze_vision", "lora", "lora_alpha", "max_train_items", "seed", "train_split",
+    "min_pixels", "max_pixels", "image_splitting", "longest_edge", "load_in_4bit",
 )
+# Processor knobs, passed to the adapter's `set_image_options` only when given.
+IMAGE_OPTIONS = ("min_pixels", "max_pixels", "image_splitting", "longest_edge")
 
 
 @dataclass
@@ -54,6 +55,7 @@ class TrainConfig:
     warmup: float | None = None
     freeze_vision: bool | None = None
     lora: int | None = None
+    lora_alpha: int | None = None
     gradient_checkpointing: bool | None = None
     max_train_items: int | None = None
     max_val_items: int | None = None
@@ -67,6 +69,15 @@ class TrainConfig:
     max_new_tokens: int | None = None
     push_to_hub: str | None = None
     cache_dir: str | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    image_splitting: bool | None = None
+    longest_edge: int | None = None
+    load_in_4bit: bool | None = None
+    defaults_source: str | None = None  # filled by `resolve`: where the defaults come from
+
+    def image_options(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in IMAGE_OPTIONS if getattr(self, k) is not None}
 
     def given(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -83,16 +94,23 @@ def normalise_dataset(source: str) -> str:
 
 def resolve(config: TrainConfig, adapter_cls: type[ModelAdapter]) -> TrainConfig:
     """Fill every unset field from the family's reference defaults, then check the values."""
-    family = adapter_cls.defaults
+    base = config.base or adapter_cls.default_base
+    family = adapter_cls.defaults_for(base, config.revision)
+    lora = family.lora if config.lora is None else config.lora
+    family_alpha = family.lora_alpha if lora == family.lora else None
     filled = {
         "base": adapter_cls.default_base,
         "revision": adapter_cls.default_revision if config.base is None else None,
         "epochs": family.epochs,
         "lr": family.lr,
         "batch_size": family.batch_size,
+        "grad_accum": family.grad_accum,
         "schedule": family.schedule,
         "warmup": family.warmup,
         "freeze_vision": family.freeze_vision,
+        "lora": family.lora,
+        "lora_alpha": family_alpha or 2 * lora,
+        "defaults_source": family.source or None,
         **GENERAL_DEFAULTS,
     }
     if config.dataset is not None:
@@ -105,14 +123,19 @@ def resolve(config: TrainConfig, adapter_cls: type[ModelAdapter]) -> TrainConfig
 
 def _check(c: TrainConfig) -> None:
     problems = []
-    for name in ("epochs", "batch_size", "grad_accum", "log_every", "max_new_tokens"):
+    for name in ("epochs", "batch_size", "grad_accum", "log_every", "max_new_tokens",
+                 "min_pixels", "max_pixels", "longest_edge"):
+        if getattr(c, name) is None:
+            continue
         if getattr(c, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("lora", "max_val_items", "workers", "save_every"):
+    for name in ("lora", "lora_alpha", "max_val_items", "workers", "save_every"):
         if getattr(c, name) < 0:
             problems.append(f"--{name.replace('_', '-')} must not be negative")
     if c.max_train_items is not None and c.max_train_items < 1:
         problems.append("--max-train-items must be at least 1")
+    if c.min_pixels is not None and c.max_pixels is not None and c.min_pixels > c.max_pixels:
+        problems.append("--min-pixels must not exceed --max-pixels")
     if c.lr <= 0:
         problems.append("--lr must be positive")
     if not 0 <= c.warmup < 1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from dsconv.training.schedule import build_scheduler
 from dsconv.training.setup import (
     BEST,
     FINAL,
+    check_quantization,
     load_adapter,
     load_data,
     mixed_precision,
@@ -61,6 +62,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     adapter_cls = get_adapter(config.model)
     cfg = resolve(config, adapter_cls)
     precision = mixed_precision(cfg.device)
+    check_quantization(cfg, adapter_cls)
     checkpoint = latest_checkpoint(run_dir) if resume is not None else None
     if resume is not None and checkpoint is None:
         raise DsconvError(f"{run_dir}: no checkpoint to resume from; start it again without "
@@ -72,6 +74,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     with accelerator.main_process_first():
         train_rows, val_rows = load_data(cfg, adapter_cls)
         adapter = load_adapter(adapter_cls, cfg)
+    if cfg.revision is None and not data.is_local(cfg.base):  # pin the commit that was used
+        cfg = replace(cfg, revision=getattr(adapter.model.config, "_commit_hash", None))
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_run(cfg, run_dir)  # on --resume too: a later resume sees the new --epochs

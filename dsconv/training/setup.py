@@ -6,6 +6,7 @@ model family), and only then the model: a mistake is reported before minutes go 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 
 from dsconv.errors import DsconvError
 from dsconv.models.base import ModelAdapter
+from dsconv.models.registry import detect_family
 from dsconv.storage.writer import check_apart
 from dsconv.training import data
 from dsconv.training.checkpoint import latest_checkpoint
@@ -30,7 +32,9 @@ def open_run_dir(config: TrainConfig, resume: str | Path | None) -> tuple[Path, 
         if config.output and Path(config.output).resolve() != run_dir.resolve():
             raise DsconvError("--output and --resume name different run directories")
         return run_dir, merge_resume(config, run_dir)
-    names = {"dataset": "DATASET", "model": "--model", "output": "--output"}
+    if not config.model and config.base:  # the family is read from the checkpoint's config
+        config = replace(config, model=detect_family(config.base, config.revision))
+    names = {"dataset": "DATASET", "model": "--model or --base", "output": "--output"}
     missing = [flag for name, flag in names.items() if not getattr(config, name)]
     if missing:
         raise DsconvError(f"missing {', '.join(missing)}")
@@ -78,17 +82,37 @@ def load_data(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> tuple[Any, A
     return train_rows, val_rows
 
 
+def check_quantization(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> None:
+    """--load-in-4bit (QLoRA, bitsandbytes) runs on CUDA only, with LoRA, for chat families."""
+    if not cfg.load_in_4bit:
+        return
+    from importlib.util import find_spec
+
+    if cfg.device == "cpu" or not torch.cuda.is_available():
+        raise DsconvError("--load-in-4bit (QLoRA) needs a CUDA GPU and none is in use here; "
+                          "train without it (full weights or --lora)")
+    if not getattr(adapter_cls, "supports_4bit", False):
+        raise DsconvError(f"--load-in-4bit: not supported for model family {cfg.model!r}")
+    if not cfg.lora:
+        raise DsconvError("--load-in-4bit trains LoRA adapters on a 4-bit model: add --lora RANK")
+    if find_spec("bitsandbytes") is None:
+        raise DsconvError("--load-in-4bit needs bitsandbytes (pip install bitsandbytes)")
+
+
 def load_adapter(adapter_cls: type[ModelAdapter], cfg: TrainConfig) -> ModelAdapter:
     """The checkpoint from a local folder or the Hub; a missing folder or an unreachable Hub is
     reported in seconds, not after huggingface_hub's retries."""
     base = check_source(cfg.base, "model", "--base", cfg.revision)
+    extra = {"load_in_4bit": True} if cfg.load_in_4bit else {}
     try:
-        return adapter_cls.from_pretrained(base, cfg.revision, dtype=torch.float32)
+        adapter = adapter_cls.from_pretrained(base, cfg.revision, dtype=torch.float32, **extra)
     except DsconvError:
         raise
     except Exception as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DsconvError(f"{cfg.base}: cannot load a {cfg.model} checkpoint ({reason})") from exc
+    adapter.set_image_options(cfg.image_options())
+    return adapter
 
 
 def prepare_model(adapter: ModelAdapter, cfg: TrainConfig) -> list[torch.nn.Module]:
@@ -99,9 +123,13 @@ def prepare_model(adapter: ModelAdapter, cfg: TrainConfig) -> list[torch.nn.Modu
     for module in frozen:
         module.requires_grad_(False)
     if cfg.lora:
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-        lora = LoraConfig(r=cfg.lora, lora_alpha=2 * cfg.lora, lora_dropout=0.05,
+        if cfg.load_in_4bit:
+            adapter.model = prepare_model_for_kbit_training(adapter.model)
+
+        lora = LoraConfig(r=cfg.lora, lora_alpha=cfg.lora_alpha or 2 * cfg.lora,
+                          lora_dropout=0.05,
                           target_modules=adapter.lora_target_modules())
         adapter.model = get_peft_model(adapter.model, lora)
     if cfg.gradient_checkpointing:

@@ -126,7 +126,7 @@ def test_errors_are_one_line_and_come_before_any_work(
 
     unknown = tmp_path / "some-model"
     unknown.mkdir()
-    (unknown / "config.json").write_text('{"model_type": "llava"}')
+    (unknown / "config.json").write_text('{"model_type": "bert"}')  # llava is a chat model now
     assert "cannot tell the model family" in error(unknown)
     (unknown / "config.json").write_text("{}")
     assert "cannot load a florence2 checkpoint" in error(unknown, "--model-family", "florence2")

@@ -124,3 +124,19 @@ def no_network(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     yield net
     net.released.set()
+
+
+@pytest.fixture(scope="session")
+def tiny_chat(tmp_path_factory: pytest.TempPathFactory):
+    """`tiny_chat(family)`: a tiny checkpoint of a chat family, built once per session."""
+    from dsconv.testing.tiny_chat import build_tiny_chat
+
+    built: dict[str, Path] = {}
+    texts = [row["answer"] for row in tiny_count_rows()]
+
+    def get(family: str) -> Path:
+        if family not in built:
+            built[family] = build_tiny_chat(family, tmp_path_factory.mktemp(family), texts)
+        return built[family]
+
+    return get
