@@ -29,12 +29,12 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/dsconv sample model florence2 out/tiny-florence2 --dataset out/coins-vqa --overwrite
 	rm -rf out/coins-run
 	HF_HUB_OFFLINE=1 $(BIN)/dsconv train out/coins-vqa --model florence2 --base out/tiny-florence2 \
-		--output out/coins-run $(DEMO_TRAIN)
+		--out out/coins-run $(DEMO_TRAIN)
 	HF_HUB_OFFLINE=1 $(BIN)/dsconv eval out/coins-run --dataset out/coins-vqa --split test \
 		--max-new-tokens 48 --device cpu
 	@echo "note: that was the whole loop offline on a tiny random model, so its scores mean nothing."
 	@echo "      Real training needs a GPU and the real checkpoint (leave out --base):"
-	@echo "      dsconv train out/coins-vqa --model florence2 --output runs/coins   (README: Fine-tuning)"
+	@echo "      dsconv train out/coins-vqa --model florence2 --out runs/coins   (README: Fine-tuning)"
 
 test: $(STAMP)
 	$(BIN)/ruff check dsconv tests benchmarks

@@ -16,16 +16,16 @@ from dsconv.training import train_extra
 
 @app.command("eval", rich_help_panel=MODEL)
 def eval_command(
-    model: Annotated[str, typer.Argument(
+    checkpoint: Annotated[str, typer.Argument(
         help="A `dsconv train` run directory, its final/ or best/ folder, a local model "
-             "folder, or a Hub checkpoint id owner/name (with --model-family).")],
+             "folder, or a Hub checkpoint id owner/name.")],
     dataset: Annotated[Path, typer.Option("--dataset", help="A dataset directory from dsconv.")],
     split: Annotated[str, typer.Option(help="The split to answer and score.")] = "test",
     batch_size: Annotated[int, typer.Option(min=1, help="Rows generated together.")] = 8,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 128,
-    model_family: Annotated[str | None, typer.Option(
-        help="florence2 | moondream2 | paligemma | chat. "
-             "(default: read from the run or the model folder)")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="The model family: florence2 | moondream2 | paligemma | chat "
+        "(default: read from the run or the checkpoint's config).")] = None,
     revision: Annotated[str | None, typer.Option(help="Revision of a Hub checkpoint.")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Folder for predictions.jsonl and metrics.json. (default: RUN_DIR/eval-final-SPLIT "
@@ -45,30 +45,16 @@ def eval_command(
     Example: [bold]dsconv eval runs/coins --dataset out/coins-vqa --split test[/]
     """
     with train_extra("eval"):
-        from dsconv.eval.predict import (
-            PREDICTIONS_FILE,
-            check_split,
-            load_model,
-            resolve_model,
-            score_predictions,
-            write_predictions,
-        )
+        from dsconv.eval.evaluate import evaluate
         from dsconv.eval.report import print_report
-        from dsconv.eval.score import write_results
 
-        rows = check_split(dataset, split)
-        ref = resolve_model(model, model_family)
-        adapter = load_model(ref, revision, device)
-        out_dir = out or ref.default_out(split)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        shown = rows if max_items is None else min(rows, max_items)
-        console.print(f"answering {shown} rows of {dataset} ({split}) with {ref.source} "
-                      f"({ref.family})", highlight=False)
-        predictions = out_dir / PREDICTIONS_FILE
-        write_predictions(adapter, dataset, split, predictions, batch_size=batch_size,
-                          max_new_tokens=max_new_tokens, max_items=max_items, progress=progress)
-        result = score_predictions(predictions, dataset, split, max_items)
-        written = [predictions, *write_results(result, out_dir, failures)]
-        print_report(result.metrics, console)
-        for path in written:
+        evaluation = evaluate(
+            checkpoint, dataset, split=split, batch_size=batch_size,
+            max_new_tokens=max_new_tokens, family=model, revision=revision, out=out,
+            failures=failures, max_items=max_items, device=device, progress=progress,
+            on_start=lambda rows, ref: console.print(
+                f"answering {rows} rows of {dataset} ({split}) with {ref.source} "
+                f"({ref.family})", highlight=False))
+        print_report(evaluation.result.metrics, console)
+        for path in evaluation.written:
             console.print(f"wrote {path}", highlight=False)

@@ -29,7 +29,7 @@ def train_command(
     model: Annotated[str | None, _opt(
         "florence2 | moondream2 | paligemma | chat. (default: read from --base's config)",
         "--model", "-m")] = None,
-    output: Annotated[Path | None, _opt("The run directory to create.", "--output", "-o")] = None,
+    output: Annotated[Path | None, _opt("The run directory to create.", "--out", "-o")] = None,
     base: Annotated[str | None, _opt(
         "Checkpoint to start from: a Hub id (owner/name) or a local model folder (./DIR), "
         f"e.g. one from `dsconv sample model`. {MODEL_DEFAULT}")] = None,
@@ -85,7 +85,7 @@ def train_command(
 ) -> None:
     """Fine-tune a model on a VQA dataset: RUN_DIR/final and best, checkpoints, metrics.jsonl.
 
-    Example: [bold]dsconv train out/coins-vqa --model moondream2 --output runs/coins[/]
+    Example: [bold]dsconv train out/coins-vqa --model moondream2 --out runs/coins[/]
     """
     with train_extra("train"):
         _train(dict(locals()))

@@ -81,7 +81,7 @@ def resolve_model(model: str, family: str | None = None) -> ModelRef:
     path = Path(model).expanduser()
     if not path.exists():
         if family is None or looks_local(model):
-            hint = "" if family else " (for a Hub checkpoint id, also pass --model-family)"
+            hint = "" if family else " (for a Hub checkpoint id, also pass --model)"
             raise DsconvError(f"{model}: no such model folder{hint}")
         return ModelRef(model, family)
     if not path.is_dir():
@@ -125,7 +125,7 @@ def _family_of(path: Path, run_dir: Path | None, families: list[str]) -> str:
         return detect_family(str(path))
     except DsconvError:
         raise DsconvError(f"{path}: cannot tell the model family (config.json model_type "
-                          f"{model_type!r}); pass --model-family {' or '.join(families)}") from None
+                          f"{model_type!r}); pass --model {' or '.join(families)}") from None
 
 
 def _card_tags(card: Path) -> list[str]:

@@ -322,7 +322,7 @@ def _use(info: CardInfo) -> list[str]:
         'row["image"]  # a PIL image',
         'print(row["question"], row["answer"])',
     ])
-    train = f"dsconv train {shlex.quote(info.repo_id or 'DIR')} --model florence2 --output " \
+    train = f"dsconv train {shlex.quote(info.repo_id or 'DIR')} --model florence2 --out " \
             f"{shlex.quote('runs/' + info.name)}"
     return [
         "", "## Load", "",

@@ -30,11 +30,11 @@ def open_run_dir(config: TrainConfig, resume: str | Path | None) -> tuple[Path, 
     if resume is not None:
         run_dir = Path(resume)
         if config.output and Path(config.output).resolve() != run_dir.resolve():
-            raise DsconvError("--output and --resume name different run directories")
+            raise DsconvError("--out and --resume name different run directories")
         return run_dir, merge_resume(config, run_dir)
     if not config.model and config.base:  # the family is read from the checkpoint's config
         config = replace(config, model=detect_family(config.base, config.revision))
-    names = {"dataset": "DATASET", "model": "--model or --base", "output": "--output"}
+    names = {"dataset": "DATASET", "model": "--model or --base", "output": "--out"}
     missing = [flag for name, flag in names.items() if not getattr(config, name)]
     if missing:
         raise DsconvError(f"missing {', '.join(missing)}")
@@ -43,7 +43,7 @@ def open_run_dir(config: TrainConfig, resume: str | Path | None) -> tuple[Path, 
         check_apart(run_dir, [Path(config.dataset)])
     if latest_checkpoint(run_dir) or (run_dir / FINAL).exists():
         raise DsconvError(f"{run_dir} already holds a run: continue it with --resume {run_dir} "
-                          "or choose another --output")
+                          "or choose another --out")
     return run_dir, config
 
 

@@ -85,7 +85,7 @@ def test_a_trained_run_scores_exact_match_one(
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
     data, run = write_tiny_vqa(tmp_path / "tiny-vqa", rows=2), tmp_path / "run"
-    trained = run_cli("train", data, "--model", "florence2", "--output", run,
+    trained = run_cli("train", data, "--model", "florence2", "--out", run,
                       "--base", tiny_florence2, "--epochs", "80", "--batch-size", "2",
                       "--lr", "2e-3", "--schedule", "constant", "--no-freeze-vision",
                       "--max-val-items", "0", "--workers", "0", "--device", "cpu",
@@ -122,14 +122,14 @@ def test_errors_are_one_line_and_come_before_any_work(
     assert "no such model folder" in error(tmp_path / "no-such-model")
     assert "no split 'dev'" in error(tiny_florence2, "--split", "dev")
     assert "not a model folder (no config.json)" in error(coins_vqa)
-    assert "unknown model family 'llava'" in error(tiny_florence2, "--model-family", "llava")
+    assert "unknown model family 'llava'" in error(tiny_florence2, "--model", "llava")
 
     unknown = tmp_path / "some-model"
     unknown.mkdir()
     (unknown / "config.json").write_text('{"model_type": "bert"}')  # llava is a chat model now
     assert "cannot tell the model family" in error(unknown)
     (unknown / "config.json").write_text("{}")
-    assert "cannot load a florence2 checkpoint" in error(unknown, "--model-family", "florence2")
+    assert "cannot load a florence2 checkpoint" in error(unknown, "--model", "florence2")
 
     run = tmp_path / "unfinished"
     (run / "checkpoints").mkdir(parents=True)

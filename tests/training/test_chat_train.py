@@ -52,7 +52,7 @@ def test_learns_eight_rows_exactly_through_train_and_eval(
     family: str, tiny_chat, tiny_vqa_x20: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
-    result = run_cli("train", tiny_vqa_x20, "--base", tiny_chat(family), "--output", run,
+    result = run_cli("train", tiny_vqa_x20, "--base", tiny_chat(family), "--out", run,
                      "--epochs", "15", "--batch-size", "8", "--no-freeze-vision", "--lora", "0",
                      "--max-val-items", "0", "--log-every", "20", *FAST)
     assert result.exit_code == 0, result.output
@@ -73,7 +73,7 @@ def test_learns_eight_rows_exactly_through_train_and_eval(
 def test_frozen_vision_tower_stays_bit_identical(family: str, tiny_chat, tiny_vqa: Path,
                                                  tmp_path: Path) -> None:
     run = tmp_path / "run"
-    result = run_cli("train", tiny_vqa, "--base", tiny_chat(family), "--output", run,
+    result = run_cli("train", tiny_vqa, "--base", tiny_chat(family), "--out", run,
                      "--epochs", "1", "--batch-size", "4", "--freeze-vision", "--lora", "0",
                      "--max-val-items", "0", *FAST)
     assert result.exit_code == 0, result.output
@@ -87,7 +87,7 @@ def test_frozen_vision_tower_stays_bit_identical(family: str, tiny_chat, tiny_vq
 def test_lora_run_exports_a_model_eval_loads(family: str, tiny_chat, tiny_vqa: Path,
                                              tmp_path: Path) -> None:
     run = tmp_path / "run"
-    result = run_cli("train", tiny_vqa, "--base", tiny_chat(family), "--output", run,
+    result = run_cli("train", tiny_vqa, "--base", tiny_chat(family), "--out", run,
                      "--epochs", "1", "--batch-size", "4", "--lora", "4",
                      "--max-val-items", "0", *FAST)
     assert result.exit_code == 0, result.output
@@ -147,7 +147,7 @@ def test_processor_knobs_reach_training_and_the_exported_processor(
     tiny_chat, tiny_vqa: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
-    result = run_cli("train", tiny_vqa, "--base", tiny_chat("qwen2_5_vl"), "--output", run,
+    result = run_cli("train", tiny_vqa, "--base", tiny_chat("qwen2_5_vl"), "--out", run,
                      "--epochs", "1", "--batch-size", "4", "--max-val-items", "0",
                      "--min-pixels", "784", "--max-pixels", "3136", *FAST)
     assert result.exit_code == 0, result.output
@@ -157,14 +157,14 @@ def test_processor_knobs_reach_training_and_the_exported_processor(
     assert "model family `chat`" in card and "| max_pixels | 3136 |" in card
 
     run = tmp_path / "smol"
-    result = run_cli("train", tiny_vqa, "--base", tiny_chat("idefics3"), "--output", run,
+    result = run_cli("train", tiny_vqa, "--base", tiny_chat("idefics3"), "--out", run,
                      "--epochs", "1", "--batch-size", "4", "--max-val-items", "0",
                      "--image-splitting", "--longest-edge", "192", *FAST)
     assert result.exit_code == 0, result.output
     image_processor = _load("idefics3", run / "final").processor.image_processor
     assert image_processor.do_image_splitting and image_processor.size["longest_edge"] == 192
 
-    result = run_cli("train", tiny_vqa, "--base", tiny_chat("gemma3"), "--output",
+    result = run_cli("train", tiny_vqa, "--base", tiny_chat("gemma3"), "--out",
                      tmp_path / "gemma", "--max-pixels", "3136", *FAST)
     assert "--max-pixels: Gemma3ImageProcessor" in _error(result)
 
@@ -172,7 +172,7 @@ def test_processor_knobs_reach_training_and_the_exported_processor(
 def test_load_in_4bit_needs_cuda(tiny_chat, tiny_vqa: Path, tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    result = run_cli("train", tiny_vqa, "--base", tiny_chat("qwen3_vl"), "--output",
+    result = run_cli("train", tiny_vqa, "--base", tiny_chat("qwen3_vl"), "--out",
                      tmp_path / "run", "--lora", "8", "--load-in-4bit", *FAST)
     assert "--load-in-4bit (QLoRA) needs a CUDA GPU" in _error(result)
     assert not (tmp_path / "run").exists()
@@ -184,7 +184,7 @@ def test_unsupported_checkpoint_is_one_line_listing_the_families(
     folder = tmp_path / "bert"
     folder.mkdir()
     (folder / "config.json").write_text('{"model_type": "bert"}')
-    result = run_cli("train", tiny_vqa, "--base", folder, "--output", tmp_path / "run", *FAST)
+    result = run_cli("train", tiny_vqa, "--base", folder, "--out", tmp_path / "run", *FAST)
     message = _error(result)
     assert "'bert' is not supported" in message and "chat" in message
     assert not (tmp_path / "run").exists()

@@ -79,7 +79,7 @@ def test_a_box_syntax_the_family_cannot_learn_stops_before_any_work(
     write_coins(tmp_path / "src", images=6, seed=1)
     data = tmp_path / "boxes"
     assert run_cli("coco-to-vqa", tmp_path / "src", data, "--task", task).exit_code == 0
-    result = run_cli("train", data, "--model", model, "--output", tmp_path / "run")
+    result = run_cli("train", data, "--model", model, "--out", tmp_path / "run")
     assert isinstance(result.exception, DsconvError)
     message = str(result.exception)
     assert f"cannot learn task {task!r}" in message and "\n" not in message

@@ -42,7 +42,7 @@ def test_missing_local_base_is_no_such_folder(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result = run_cli("train", tiny_vqa, "--model", "florence2", "--output", tmp_path / "run",
+    result = run_cli("train", tiny_vqa, "--model", "florence2", "--out", tmp_path / "run",
                      "--base", base, "--device", "cpu")
     message = _error(result)
     assert message.startswith(f"{base}: no such folder") and "--base" in message
@@ -53,7 +53,7 @@ def test_unreachable_hub_fails_fast_with_what_to_do(
     tiny_vqa: Path, tmp_path: Path, no_network: NoNetwork
 ) -> None:
     start = time.monotonic()
-    result = run_cli("train", tiny_vqa, "--model", "florence2", "--output", tmp_path / "run",
+    result = run_cli("train", tiny_vqa, "--model", "florence2", "--out", tmp_path / "run",
                      "--base", "someone/some-model", "--device", "cpu")
     elapsed = time.monotonic() - start
     message = _error(result)
@@ -69,7 +69,7 @@ def test_a_hub_that_never_answers_is_given_up_on(
     no_network.hang = True  # a black-holed network: DNS or connect never returns
     monkeypatch.setattr(hub, "PROBE_SECONDS", 0.5)
     start = time.monotonic()
-    result = run_cli("eval", "someone/some-model", "--model-family", "florence2",
+    result = run_cli("eval", "someone/some-model", "--model", "florence2",
                      "--dataset", tiny_vqa, "--split", "validation", "--out", tmp_path / "ev")
     elapsed = time.monotonic() - start
     message = _error(result)
@@ -80,7 +80,7 @@ def test_a_hub_that_never_answers_is_given_up_on(
 def test_unreachable_hub_dataset(tmp_path: Path, no_network: NoNetwork) -> None:
     start = time.monotonic()
     result = run_cli("train", "someone/some-data", "--model", "florence2",
-                     "--output", tmp_path / "run", "--device", "cpu")
+                     "--out", tmp_path / "run", "--device", "cpu")
     message = _error(result)
     assert message.startswith("someone/some-data: the Hugging Face Hub is unreachable")
     assert "HF_HUB_OFFLINE=1" in message and "local dataset folder" in message
@@ -89,7 +89,7 @@ def test_unreachable_hub_dataset(tmp_path: Path, no_network: NoNetwork) -> None:
 
 def test_missing_local_dataset_is_no_such_folder(tmp_path: Path, no_network: NoNetwork) -> None:
     result = run_cli("train", tmp_path / "nothing-here", "--model", "florence2",
-                     "--output", tmp_path / "run", "--device", "cpu")
+                     "--out", tmp_path / "run", "--device", "cpu")
     assert "nothing-here: no such folder" in _error(result)
     assert no_network.attempts == 0
 

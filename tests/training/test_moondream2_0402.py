@@ -46,7 +46,7 @@ def test_revision_2024_04_02_trains_through_dsconv_train(
 ) -> None:
     run = tmp_path / "run"
     result = run_cli("train", tiny_vqa, "--model", "moondream2", "--base", tiny_0402,
-                     "--revision", REVISION, "--output", run, "--epochs", "2",
+                     "--revision", REVISION, "--out", run, "--epochs", "2",
                      "--batch-size", "4", "--lr", "3e-3", "--schedule", "constant",
                      "--warmup", "0", "--workers", "0", "--max-val-items", "4",
                      "--max-new-tokens", "8", "--log-every", "1", "--device", "cpu")

@@ -28,7 +28,7 @@ def test_sample_model_train_eval_send_nothing(
     result = run_cli("sample", "model", "florence2", model, "--dataset", tiny_vqa)
     assert result.exit_code == 0, result.output
     assert "real training needs the real checkpoint and a GPU" in " ".join(result.output.split())
-    result = run_cli("train", tiny_vqa, "--model", "florence2", "--base", model, "--output", run,
+    result = run_cli("train", tiny_vqa, "--model", "florence2", "--base", model, "--out", run,
                      "--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--workers", "0",
                      "--max-val-items", "2", "--max-new-tokens", "8", "--device", "cpu")
     assert result.exit_code == 0, result.output
@@ -65,7 +65,7 @@ def test_tiny_builders_live_in_the_testing_package() -> None:
 
 
 COMMANDS = [
-    ["train", "data", "--model", "florence2", "--output", "run"],
+    ["train", "data", "--model", "florence2", "--out", "run"],
     ["eval", "model-dir", "--dataset", "data", "--split", "validation"],
     ["sample", "model", "florence2", "tiny"],
 ]

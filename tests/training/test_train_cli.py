@@ -37,7 +37,7 @@ def _error(result) -> str:
 def test_cli_trains_with_dataloader_workers(tiny_vqa: Path, tiny_florence2: Path,
                                             tmp_path: Path) -> None:
     run = tmp_path / "run"
-    result = run_cli("train", tiny_vqa, "--model", "florence2", "--output", run,
+    result = run_cli("train", tiny_vqa, "--model", "florence2", "--out", run,
                      "--base", tiny_florence2, "--epochs", "1", "--batch-size", "4",
                      "--workers", "1", "--max-val-items", "4", "--device", "cpu",
                      "--no-freeze-vision", "--lr", "1e-3", "--log-every", "1")
@@ -50,7 +50,7 @@ def test_cli_trains_with_dataloader_workers(tiny_vqa: Path, tiny_florence2: Path
 
 
 def test_unknown_model(tiny_vqa: Path, tmp_path: Path) -> None:
-    result = run_cli("train", tiny_vqa, "--model", "llava", "--output", tmp_path / "run")
+    result = run_cli("train", tiny_vqa, "--model", "llava", "--out", tmp_path / "run")
     assert "unknown model 'llava'" in _error(result)
     assert not (tmp_path / "run").exists()
 
@@ -62,20 +62,20 @@ def test_missing_gpu_is_reported_before_any_work(
     loaded = []
     monkeypatch.setattr(Florence2Adapter, "from_pretrained", classmethod(
         lambda cls, *a, **k: loaded.append(a)))
-    result = run_cli("train", tiny_vqa, "--model", "florence2", "--output", tmp_path / "run",
+    result = run_cli("train", tiny_vqa, "--model", "florence2", "--out", tmp_path / "run",
                      "--device", "cuda")
     assert "no CUDA GPU" in _error(result)
     assert not loaded and not (tmp_path / "run").exists()
 
 
 def test_unloadable_checkpoint(tiny_vqa: Path, tmp_path: Path) -> None:
-    result = run_cli("train", tiny_vqa, "--model", "florence2", "--output", tmp_path / "run",
+    result = run_cli("train", tiny_vqa, "--model", "florence2", "--out", tmp_path / "run",
                      "--base", tmp_path / "no-such-model", "--device", "cpu")
     assert "no-such-model: no such folder" in _error(result)
 
 
 def test_not_a_dataset(tmp_path: Path, tiny_florence2: Path) -> None:
-    result = run_cli("train", tmp_path, "--model", "florence2", "--output", out_beside(tmp_path),
+    result = run_cli("train", tmp_path, "--model", "florence2", "--out", out_beside(tmp_path),
                      "--base", tiny_florence2, "--device", "cpu")
     assert "not a dsconv dataset" in _error(result)
 
@@ -179,7 +179,7 @@ def test_accelerate_launch_two_processes(tiny_vqa: Path, tiny_florence2: Path,
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
         "--main_process_port", str(_free_port()), *entry,
-        "train", str(tiny_vqa), "--model", "florence2", "--output", str(run),
+        "train", str(tiny_vqa), "--model", "florence2", "--out", str(run),
         "--base", str(tiny_florence2), "--epochs", "1", "--batch-size", "2", "--workers", "0",
         "--max-val-items", "5", "--device", "cpu", "--lr", "1e-3",
     ]
@@ -205,7 +205,7 @@ def test_a_task_the_model_cannot_learn_stops_before_any_work(tmp_path: Path) -> 
     write_coins(tmp_path / "src", images=6, seed=1)
     data = tmp_path / "od"
     assert run_cli("coco-to-vqa", tmp_path / "src", data, "--task", "florence-od").exit_code == 0
-    result = run_cli("train", data, "--model", "moondream2", "--output", tmp_path / "run")
+    result = run_cli("train", data, "--model", "moondream2", "--out", tmp_path / "run")
     assert isinstance(result.exception, DsconvError)
     assert "cannot learn task 'florence-od'" in str(result.exception)
     assert not (tmp_path / "run").exists()
