@@ -43,3 +43,20 @@ def test_the_output_tree_lists_every_file_a_conversion_writes(tmp_path: Path) ->
     tree = text.split("out/coins-vqa/\n", 1)[1].split("```", 1)[0]
     listed = sorted(line.split()[0] for line in tree.splitlines() if line.strip())
     assert listed == written
+
+
+def test_the_short_tour_runs_line_by_line(tmp_path: Path) -> None:
+    """Every command of "A short tour" but the installs, as written, in a fresh folder."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## A short tour\n", 1)[1].split("```", 2)[1]
+    commands = [line.split("  #", 1)[0].strip() for line in block.splitlines()]
+    commands = [c for c in commands if c and not c.startswith(("pip ", "#"))]
+    assert commands[0].startswith("dsconv sample coins")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+           "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    for command in commands:
+        done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+    assert "train: Dataset" in done.stdout and "num_rows" in done.stdout
