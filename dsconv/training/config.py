@@ -13,10 +13,8 @@ from typing import Any
 
 from dsconv.errors import DsconvError
 from dsconv.models.base import ModelAdapter
+from dsconv.models.loading import DEVICES, RUN_FILE
 from dsconv.training.schedule import SCHEDULES
-
-RUN_FILE = "run.json"
-DEVICES = ("auto", "cpu", "cuda")
 
 # Defaults that do not depend on the model family.
 GENERAL_DEFAULTS: dict[str, Any] = {

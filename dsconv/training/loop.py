@@ -19,6 +19,7 @@ from accelerate.utils import set_seed
 
 from dsconv.errors import DsconvError
 from dsconv.models.base import ModelAdapter
+from dsconv.models.loading import BEST, FINAL, load_adapter, mixed_precision
 from dsconv.models.registry import get_adapter
 from dsconv.training import data
 from dsconv.training.card import write_card
@@ -35,16 +36,7 @@ from dsconv.training.hub import push_model
 from dsconv.training.progress import TrainProgress
 from dsconv.training.runlog import METRICS_FILE, MetricsLog
 from dsconv.training.schedule import build_scheduler
-from dsconv.training.setup import (
-    BEST,
-    FINAL,
-    check_quantization,
-    load_adapter,
-    load_data,
-    mixed_precision,
-    open_run_dir,
-    prepare_model,
-)
+from dsconv.training.setup import check_quantization, load_data, open_run_dir, prepare_model
 
 
 @dataclass
@@ -73,7 +65,9 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     set_seed(cfg.seed)
     with accelerator.main_process_first():
         train_rows, val_rows = load_data(cfg, adapter_cls)
-        adapter = load_adapter(adapter_cls, cfg)
+        adapter = load_adapter(adapter_cls, cfg.base, cfg.revision,
+                               load_in_4bit=bool(cfg.load_in_4bit),
+                               image_options=cfg.image_options())
     if cfg.revision is None and not data.is_local(cfg.base):  # pin the commit that was used
         cfg = replace(cfg, revision=getattr(adapter.model.config, "_commit_hash", None))
     if accelerator.is_main_process:

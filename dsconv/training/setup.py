@@ -14,15 +14,12 @@ import torch
 
 from dsconv.errors import DsconvError
 from dsconv.models.base import ModelAdapter
+from dsconv.models.loading import FINAL
 from dsconv.models.registry import detect_family
 from dsconv.storage.writer import check_apart
 from dsconv.training import data
 from dsconv.training.checkpoint import latest_checkpoint
 from dsconv.training.config import TrainConfig, merge_resume
-from dsconv.training.hub import check_source
-
-FINAL = "final"
-BEST = "best"
 
 
 def open_run_dir(config: TrainConfig, resume: str | Path | None) -> tuple[Path, TrainConfig]:
@@ -45,15 +42,6 @@ def open_run_dir(config: TrainConfig, resume: str | Path | None) -> tuple[Path, 
         raise DsconvError(f"{run_dir} already holds a run: continue it with --resume {run_dir} "
                           "or choose another --out")
     return run_dir, config
-
-
-def mixed_precision(device: str) -> str:
-    """bf16 on a GPU that supports it, fp32 otherwise; a GPU asked for must exist."""
-    has_cuda = torch.cuda.is_available()
-    if device == "cuda" and not has_cuda:
-        raise DsconvError("--device cuda: no CUDA GPU is visible to torch")
-    on_gpu = has_cuda and device != "cpu"
-    return "bf16" if on_gpu and torch.cuda.is_bf16_supported() else "no"
 
 
 def load_data(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> tuple[Any, Any]:
@@ -97,22 +85,6 @@ def check_quantization(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> Non
         raise DsconvError("--load-in-4bit trains LoRA adapters on a 4-bit model: add --lora RANK")
     if find_spec("bitsandbytes") is None:
         raise DsconvError("--load-in-4bit needs bitsandbytes (pip install bitsandbytes)")
-
-
-def load_adapter(adapter_cls: type[ModelAdapter], cfg: TrainConfig) -> ModelAdapter:
-    """The checkpoint from a local folder or the Hub; a missing folder or an unreachable Hub is
-    reported in seconds, not after huggingface_hub's retries."""
-    base = check_source(cfg.base, "model", "--base", cfg.revision)
-    extra = {"load_in_4bit": True} if cfg.load_in_4bit else {}
-    try:
-        adapter = adapter_cls.from_pretrained(base, cfg.revision, dtype=torch.float32, **extra)
-    except DsconvError:
-        raise
-    except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DsconvError(f"{cfg.base}: cannot load a {cfg.model} checkpoint ({reason})") from exc
-    adapter.set_image_options(cfg.image_options())
-    return adapter
 
 
 def prepare_model(adapter: ModelAdapter, cfg: TrainConfig) -> list[torch.nn.Module]:

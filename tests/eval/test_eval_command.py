@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dsconv.errors import DsconvError
-from dsconv.eval.predict import resolve_model
+from dsconv.models.loading import resolve_model
 from dsconv.storage.dataset import iter_rows
 from tests.helpers import run_cli
 
