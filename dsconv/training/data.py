@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from dsconv.errors import DsconvError
+from dsconv.models.base import Example
 from dsconv.models.generation import decode_image
 from dsconv.models.sources import check_source
 from dsconv.storage.dataset import shard_paths
@@ -111,7 +112,7 @@ def collate_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def make_loader(
     dataset: RowDataset,
-    collate: Callable[[list[dict[str, Any]]], Any],
+    collate: Callable[[list[Example]], dict[str, Any]],
     batch_size: int,
     workers: int,
     seed: int,

@@ -30,7 +30,7 @@ from dsconv.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from dsconv.training.config import TrainConfig, resolve, save_run
+from dsconv.training.config import ResolvedConfig, TrainConfig, resolve, save_run
 from dsconv.training.evaluate import generation_metrics, validation_loss
 from dsconv.training.hub import push_model
 from dsconv.training.progress import TrainProgress
@@ -51,8 +51,8 @@ class TrainResult:
 def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     """Train, evaluate every epoch, checkpoint, export `final` (and `best`), optionally push."""
     run_dir, config = open_run_dir(config, resume)
-    adapter_cls = get_adapter(config.model)
-    cfg = resolve(config, adapter_cls)
+    cfg = resolve(config)
+    adapter_cls = get_adapter(cfg.model)
     precision = mixed_precision(cfg.device)
     check_quantization(cfg, adapter_cls)
     checkpoint = latest_checkpoint(run_dir) if resume is not None else None
@@ -90,7 +90,7 @@ class _Run:
 
     accelerator: Accelerator
     adapter: ModelAdapter
-    cfg: TrainConfig
+    cfg: ResolvedConfig
     run_dir: Path
     optimizer: Any
     scheduler: Any
@@ -103,7 +103,7 @@ class _Run:
     state: TrainState = field(default_factory=TrainState)
 
     @classmethod
-    def build(cls, accelerator: Accelerator, adapter: ModelAdapter, cfg: TrainConfig,
+    def build(cls, accelerator: Accelerator, adapter: ModelAdapter, cfg: ResolvedConfig,
               run_dir: Path, train_rows: Any, val_rows: Any) -> _Run:
         frozen = prepare_model(adapter, cfg)
         trainable = [p for p in adapter.model.parameters() if p.requires_grad]
