@@ -196,7 +196,7 @@ class Moondream2Adapter(ModelAdapter):
             ) from err
         ensure_post_init(model_class)
         kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
-        model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(  # the remote `Moondream` class
             base, revision=revision, trust_remote_code=True, config=config, **kwargs
         )
         if not (hasattr(model, "vision_encoder") and hasattr(model, "text_model")):

@@ -120,8 +120,11 @@ def text_config_of(config: Any) -> tuple[str, Any] | None:
     return None
 
 
-def ensure_post_init(model_class: type) -> None:
-    """Make the remote wrapper call `post_init()`, which transformers 5 requires of every model."""
+def ensure_post_init(model_class: Any) -> None:
+    """Make the remote wrapper call `post_init()`, which transformers 5 requires of every model.
+
+    `model_class` is the remote code's class, of a type only the checkpoint knows.
+    """
     if getattr(model_class, "_dsconv_post_init", False):
         return
     original = model_class.__init__
@@ -143,6 +146,7 @@ def rebuild_rotary_caches(text_model: nn.Module) -> int:
     only knows how to re-initialise its own rotary classes.
     """
     rebuilt = 0
+    module: Any  # a remote rotary embedding: its attributes are the remote code's
     for module in text_model.modules():
         if not all(
             hasattr(module, name)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,8 @@ HIDDEN = 64
 IMAGE_SIZE = 96
 
 def train_tokenizer(
-    cls: type, texts: Iterable[str], *, first: list[str] = (), last: list[str] = (),
-    byte_level: bool = True, byte_tokens: list[str] = (), vocab_size: int = 400,
+    cls: type, texts: Iterable[str], *, first: Sequence[str] = (), last: Sequence[str] = (),
+    byte_level: bool = True, byte_tokens: Sequence[str] = (), vocab_size: int = 400,
     **kwargs: Any,
 ) -> Any:
     """A `cls` tokenizer whose BPE was trained on `texts` with `cls`'s own splitting rules.
@@ -93,8 +93,9 @@ def reinit(model: torch.nn.Module, std: float, seed: int) -> None:
         for module in model.modules():
             if isinstance(module, kinds):
                 module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
-                if getattr(module, "bias", None) is not None:
-                    module.bias.zero_()
+                bias = getattr(module, "bias", None)
+                if bias is not None:
+                    bias.zero_()
 
 
 def _qwen_text(tokenizer: Any, layers: int) -> dict[str, Any]:
@@ -208,7 +209,9 @@ def build_idefics3(texts: Iterable[str], layers: int) -> tuple[Any, Any]:
             "pad_token_id": tokenizer.pad_token_id, "tie_word_embeddings": False}
     vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
               "num_attention_heads": 2, "image_size": IMAGE_SIZE, "patch_size": 16}
-    config = Idefics3Config(text_config=text, vision_config=vision, scale_factor=2,
+    # pad_token_id goes through PreTrainedConfig's **kwargs, which Idefics3Config's generated
+    # signature does not list.
+    config = Idefics3Config(text_config=text, vision_config=vision, scale_factor=2,  # type: ignore[call-arg]
                             image_token_id=ids("<image>"), pad_token_id=tokenizer.pad_token_id)
     model = Idefics3ForConditionalGeneration(config)
     image_processor = Idefics3ImageProcessorPil(
@@ -274,13 +277,13 @@ def build_paligemma(texts: Iterable[str], layers: int) -> tuple[Any, Any]:
 
     tokenizer = _gemma_tokenizer(texts, ["<image>"],
                                  extra_special_tokens={"image_token": "<image>"})
-    image_processor = SiglipImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
-                                              image_mean=[0.5] * 3, image_std=[0.5] * 3)
     seq = (IMAGE_SIZE // 16) ** 2
+    image_processor = SiglipImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+                                              image_mean=[0.5] * 3, image_std=[0.5] * 3,
+                                              image_seq_length=seq)
     # The processor adds PaliGemma's <loc>/<seg> tokens: the vocabulary is final after it.
     processor = PaliGemmaProcessor(image_processor=image_processor, tokenizer=tokenizer)
     processor.image_seq_length = seq
-    image_processor.image_seq_length = seq
     text = {"model_type": "gemma", "vocab_size": len(tokenizer), "hidden_size": HIDDEN,
             "intermediate_size": 2 * HIDDEN, "num_hidden_layers": layers,
             "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
