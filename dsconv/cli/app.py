@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import click
+from typing import Any
+
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -15,9 +16,9 @@ class Group(TyperGroup):
     the message, and click 8.4+ adds its own when typer lets click raise the error (typer
     0.20–0.24 with an installed click), so the user read the suggestion twice."""
 
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
+    # `Any`: typer 0.2x types this with the click it vendors (`typer._click`), older typer with
+    # click itself; an override in either's types breaks under the other.
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         try:
             return super().resolve_command(ctx, args)
         except Exception as exc:  # click's UsageError, or the one typer vendors

@@ -205,7 +205,7 @@ def _format_params(options_classes: dict[str, type[ReaderOptions]], generic: boo
         else:
             base = Path if kind in (Path, Path | None) else str
             annotation = Annotated[base | None, typer.Option(
-                flag, help=help_text, show_default=None if generic else str(default))]
+                flag, help=help_text, show_default=False if generic else str(default))]
             value = None
         params.append(inspect.Parameter(name, KEYWORD, annotation=annotation, default=value))
     return params
@@ -257,7 +257,7 @@ def _register() -> None:
             continue
         classes[fmt] = getattr(reader, "options_class", ReaderOptions)
         example = EXAMPLES.get(fmt, f"dsconv {fmt}-to-vqa data/{fmt}-export out/{fmt}-vqa")
-        kind, _, layout = reader.description.partition(":")
+        kind, _, layout = str(getattr(reader, "description", fmt)).partition(":")
         doc = (f"Convert a {kind} dataset to a VQA dataset.\n\n"
                + (f"Reads {layout.strip()}.\n\n" if layout else "")
                + f"Example: [bold]{example}[/]")

@@ -46,8 +46,8 @@ def stats(
     classes = class_order(numbers, _vocabulary(dataset))
     if classes:
         table = Table("class", *numbers, "total", title="objects per class")
-        for column in table.columns[1:]:
-            column.justify = "right"
+        for count_column in table.columns[1:]:
+            count_column.justify = "right"
         for name in classes:
             counts = [s.per_class.get(name, 0) for s in numbers.values()]
             table.add_row(escape(name), *map(str, counts), str(sum(counts)))

@@ -8,14 +8,12 @@ from pathlib import Path
 
 from dsconv.eval.predict import (
     PREDICTIONS_FILE,
-    ModelRef,
     check_split,
-    load_model,
-    resolve_model,
     score_predictions,
     write_predictions,
 )
 from dsconv.eval.score import ScoreResult, write_results
+from dsconv.models.loading import ModelRef, load_model, resolve_model
 from dsconv.progress import Progress, no_progress
 
 

@@ -17,7 +17,7 @@ BOS itself (so nothing is tokenised with special tokens added) and names the ass
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -44,7 +44,7 @@ def load_options(dtype: Any, load_in_4bit: bool) -> dict[str, Any]:
     return {"dtype": torch.bfloat16, "quantization_config": quantization, "device_map": {"": 0}}
 
 
-def refuse(options: dict[str, Any], image_processor: Any) -> None:
+def refuse(options: Iterable[str], image_processor: Any) -> None:
     names = ", ".join(f"--{k.replace('_', '-')}" for k in options)
     raise DsconvError(f"{names}: {type(image_processor).__name__} has no such setting (it is "
                       "Qwen-VL's (--min/--max-pixels) or Idefics3/SmolVLM's (--image-splitting, "
@@ -168,7 +168,7 @@ class ChatAdapter(ModelAdapter):
             model_type = read_config(base, revision).get("model_type")
         except DsconvError:
             return cls.defaults
-        return FAMILY_DEFAULTS.get(model_type, cls.defaults)
+        return FAMILY_DEFAULTS.get(str(model_type), cls.defaults)
 
     @classmethod
     def from_pretrained(

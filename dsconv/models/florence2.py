@@ -77,7 +77,7 @@ class Florence2Adapter(ModelAdapter):
     ) -> Florence2Adapter:
         try:
             model = Florence2ForConditionalGeneration.from_pretrained(
-                base, revision=revision, dtype=dtype or torch.float32
+                base, revision=revision or "main", dtype=dtype or torch.float32
             )
             processor = AutoProcessor.from_pretrained(base, revision=revision)
         except Exception as exc:

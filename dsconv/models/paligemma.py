@@ -69,7 +69,7 @@ class PaliGemmaAdapter(ChatAdapter):
         if type(processor).__name__ != "PaliGemmaProcessor":
             raise DsconvError(f"{base}: processor is {type(processor).__name__}, not PaliGemma's")
         model = PaliGemmaForConditionalGeneration.from_pretrained(
-            base, revision=revision, **load_options(dtype, load_in_4bit))
+            base, revision=revision or "main", **load_options(dtype, load_in_4bit))
         return cls(model, processor)
 
     def _stop_ids(self) -> list[int]:

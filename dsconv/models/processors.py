@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import functools
 from importlib.util import find_spec
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers.processing_utils import ProcessorMixin
 
 VIDEO = "video_processor"
 
@@ -23,7 +26,7 @@ def has_torchvision() -> bool:
 
 
 @functools.cache
-def image_only(cls: type) -> type:
+def image_only(cls: type[ProcessorMixin]) -> type[ProcessorMixin]:
     """`cls` without its video processor: same name, same behaviour for text and images.
 
     Only `get_attributes` changes (the parts ProcessorMixin builds, checks, loads and saves);
@@ -41,11 +44,11 @@ def image_only(cls: type) -> type:
     return sub
 
 
-def needs_video(cls: type) -> bool:
+def needs_video(cls: type[ProcessorMixin]) -> bool:
     return VIDEO in cls.get_attributes()
 
 
-def processor_class(name: str) -> type:
+def processor_class(name: str) -> type[ProcessorMixin]:
     """The transformers processor class `name`, image-only when torchvision is absent."""
     import transformers
 
@@ -62,11 +65,13 @@ def load_processor(base: str, revision: str | None = None, **kwargs: Any) -> Any
     if not has_torchvision():
         cls = _processor_class(base, revision)
         if cls is not None and needs_video(cls):
-            return image_only(cls).from_pretrained(base, revision=revision, **kwargs)
+            # A class hashes fine; mypy checks `type[ProcessorMixin]` against Hashable wrongly.
+            image_cls = image_only(cls)  # type: ignore[arg-type]
+            return image_cls.from_pretrained(base, revision=revision or "main", **kwargs)
     return AutoProcessor.from_pretrained(base, revision=revision, **kwargs)
 
 
-def _processor_class(base: str, revision: str | None) -> type | None:
+def _processor_class(base: str, revision: str | None) -> type[ProcessorMixin] | None:
     """The processor class AutoProcessor would pick: the saved `processor_class`, else the
     model type's entry in its mapping."""
     import transformers
@@ -83,4 +88,4 @@ def _processor_class(base: str, revision: str | None) -> type | None:
         model_type = AutoConfig.from_pretrained(base, revision=revision).model_type
         name = PROCESSOR_MAPPING_NAMES.get(model_type)
     cls = getattr(transformers, name, None) if isinstance(name, str) else None
-    return cls if isinstance(cls, type) else None
+    return cls if isinstance(cls, type) and issubclass(cls, ProcessorMixin) else None

@@ -63,7 +63,8 @@ def train_tokenizer(
     model = json.loads(bpe.to_str())["model"]
     tokenizer = BartTokenizer(
         vocab=model["vocab"],
-        merges=[tuple(merge) for merge in model["merges"]],
+        # (a, b) pairs, as tokenizers' BPE takes them; transformers annotates list[str].
+        merges=[tuple(merge) for merge in model["merges"]],  # type: ignore[misc]
         extra_special_tokens={"image_token": IMAGE_TOKEN},
     )
     if loc_tokens:
@@ -157,8 +158,8 @@ def build_tiny_florence2(
         do_center_crop=False,
         image_mean=IMAGENET_DEFAULT_MEAN,
         image_std=IMAGENET_DEFAULT_STD,
+        image_seq_length=grid * grid + 1,  # one per final cell, plus the pooled one
     )
-    image_processor.image_seq_length = grid * grid + 1  # one per final cell, plus the pooled one
     Florence2Processor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
     return out
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import GenerationConfig
 
-from dsconv.models.moondream2 import ensure_post_init, restore_v4_config_defaults
+from dsconv.models.moondream2_compat import ensure_post_init, restore_v4_config_defaults
 from dsconv.testing import moondream_20240402 as remote
 from dsconv.testing.moondream_20240402.configuration_moondream import MoondreamConfig
 from dsconv.testing.moondream_20240402.moondream import Moondream

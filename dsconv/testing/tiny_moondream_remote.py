@@ -76,7 +76,10 @@ class VisionEncoder(nn.Module):
         self.projection = VisionProjection(
             config.vision_config.hidden_size, config.text_config.hidden_size
         )
-        self.image_size = config.vision_config.image_size
+        size = config.vision_config.image_size
+        if not isinstance(size, int):
+            raise ValueError(f"the tiny vision encoder takes a square image_size, not {size!r}")
+        self.image_size = size
 
     @property
     def device(self) -> torch.device:
@@ -88,7 +91,8 @@ class VisionEncoder(nn.Module):
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         size = (self.image_size, self.image_size)
-        pixels = np.asarray(image.convert("RGB").resize(size, Image.BICUBIC), dtype=np.float32)
+        pixels = np.asarray(image.convert("RGB").resize(size, Image.Resampling.BICUBIC),
+                            dtype=np.float32)
         return (torch.from_numpy(pixels).permute(2, 0, 1) / 255.0 - 0.5) / 0.5
 
     def forward(self, images: Image.Image | list[Any] | torch.Tensor) -> torch.Tensor:

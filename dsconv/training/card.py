@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from dsconv.training.config import TrainConfig
+from dsconv.training.config import ResolvedConfig
 from dsconv.training.data import is_local
 
 HYPER_PARAMETERS = (
@@ -17,7 +17,7 @@ HYPER_PARAMETERS = (
 )
 
 
-def render_card(config: TrainConfig, metrics: dict[str, Any], *, world_size: int = 1) -> str:
+def render_card(config: ResolvedConfig, metrics: dict[str, Any], *, world_size: int = 1) -> str:
     meta: dict[str, Any] = {
         "library_name": "transformers",
         "pipeline_tag": "image-text-to-text",
@@ -63,7 +63,7 @@ def render_card(config: TrainConfig, metrics: dict[str, Any], *, world_size: int
 
 
 def write_card(
-    out_dir: Path, config: TrainConfig, metrics: dict[str, Any], world_size: int
+    out_dir: Path, config: ResolvedConfig, metrics: dict[str, Any], world_size: int
 ) -> None:
     (out_dir / "README.md").write_text(render_card(config, metrics, world_size=world_size))
 

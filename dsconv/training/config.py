@@ -1,22 +1,22 @@
 """Training settings: what the user asked for, filled in from the model family's defaults.
 
-Every field defaults to None, meaning "not given", so a `--resume` can tell an explicit
-override from a default and the resolved settings written to `run.json` are complete.
+`TrainConfig` is what was asked: every field defaults to None, meaning "not given", so a
+`--resume` can tell an explicit override from a default. `resolve` turns it into a
+`ResolvedConfig`, complete and checked, which the loop trains with and `run.json` records.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from dsconv.errors import DsconvError
 from dsconv.models.base import ModelAdapter
+from dsconv.models.loading import DEVICES, RUN_FILE
+from dsconv.models.registry import get_adapter
 from dsconv.training.schedule import SCHEDULES
-
-RUN_FILE = "run.json"
-DEVICES = ("auto", "cpu", "cuda")
 
 # Defaults that do not depend on the model family.
 GENERAL_DEFAULTS: dict[str, Any] = {
@@ -76,14 +76,67 @@ class TrainConfig:
     load_in_4bit: bool | None = None
     defaults_source: str | None = None  # filled by `resolve`: where the defaults come from
 
-    def image_options(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in IMAGE_OPTIONS if getattr(self, k) is not None}
-
     def given(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         if values["dataset"] is not None:
             values["dataset"] = normalise_dataset(values["dataset"])
         return {k: v for k, v in values.items() if v is not None}
+
+
+@dataclass
+class ResolvedConfig:
+    """The settings a run trains with: every default filled in and every value checked.
+
+    The fields are `TrainConfig`'s, in its order (`run.json` lists them so); None is left only
+    where it means something: no pinned revision, no cap on training rows, no validation split
+    named, no Hub push, processor knobs not given.
+    """
+
+    dataset: str
+    model: str
+    output: str
+    base: str
+    revision: str | None
+    epochs: int
+    lr: float
+    batch_size: int
+    grad_accum: int
+    schedule: str
+    warmup: float
+    freeze_vision: bool
+    lora: int
+    lora_alpha: int
+    gradient_checkpointing: bool
+    max_train_items: int | None
+    max_val_items: int
+    seed: int
+    workers: int
+    device: str
+    train_split: str
+    val_split: str | None
+    log_every: int
+    save_every: int
+    max_new_tokens: int
+    push_to_hub: str | None
+    cache_dir: str | None
+    min_pixels: int | None
+    max_pixels: int | None
+    image_splitting: bool | None
+    longest_edge: int | None
+    load_in_4bit: bool | None
+    defaults_source: str | None
+
+    def image_options(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in IMAGE_OPTIONS if getattr(self, k) is not None}
+
+
+def required(config: TrainConfig) -> tuple[str, str, str]:
+    """DATASET, the model family and --out, without which no run starts."""
+    dataset, model, output = config.dataset, config.model, config.output
+    if dataset and model and output:
+        return dataset, model, output
+    names = {"DATASET": dataset, "--model or --base": model, "--out": output}
+    raise DsconvError(f"missing {', '.join(flag for flag, value in names.items() if not value)}")
 
 
 def normalise_dataset(source: str) -> str:
@@ -92,13 +145,21 @@ def normalise_dataset(source: str) -> str:
     return str(path.resolve()) if path.exists() else source
 
 
-def resolve(config: TrainConfig, adapter_cls: type[ModelAdapter]) -> TrainConfig:
-    """Fill every unset field from the family's reference defaults, then check the values."""
+def resolve(
+    config: TrainConfig, adapter_cls: type[ModelAdapter] | None = None
+) -> ResolvedConfig:
+    """Fill every unset field from the family's reference defaults, then check the values.
+
+    The family is `adapter_cls`'s when given (and `config.model` unset), else `config.model`'s.
+    """
+    if adapter_cls is None:
+        adapter_cls = get_adapter(required(config)[1])
     base = config.base or adapter_cls.default_base
     family = adapter_cls.defaults_for(base, config.revision)
     lora = family.lora if config.lora is None else config.lora
     family_alpha = family.lora_alpha if lora == family.lora else None
     filled = {
+        "model": adapter_cls.family,
         "base": adapter_cls.default_base,
         "revision": adapter_cls.default_revision if config.base is None else None,
         "epochs": family.epochs,
@@ -113,15 +174,15 @@ def resolve(config: TrainConfig, adapter_cls: type[ModelAdapter]) -> TrainConfig
         "defaults_source": family.source or None,
         **GENERAL_DEFAULTS,
     }
-    if config.dataset is not None:
-        filled["dataset"] = normalise_dataset(config.dataset)
-    unset = {k: v for k, v in filled.items() if getattr(config, k) is None or k == "dataset"}
-    resolved = replace(config, **unset)
+    values = {f.name: getattr(config, f.name) for f in fields(config)}
+    values.update({k: v for k, v in filled.items() if values[k] is None})
+    dataset, _, _ = required(TrainConfig(**values))
+    resolved = ResolvedConfig(**{**values, "dataset": normalise_dataset(dataset)})
     _check(resolved)
     return resolved
 
 
-def _check(c: TrainConfig) -> None:
+def _check(c: ResolvedConfig) -> None:
     problems = []
     for name in ("epochs", "batch_size", "grad_accum", "log_every", "max_new_tokens",
                  "min_pixels", "max_pixels", "longest_edge"):
@@ -148,7 +209,7 @@ def _check(c: TrainConfig) -> None:
         raise DsconvError("; ".join(problems))
 
 
-def save_run(config: TrainConfig, run_dir: Path) -> None:
+def save_run(config: ResolvedConfig, run_dir: Path) -> None:
     settings = {k: v for k, v in asdict(config).items() if k not in ("output", "cache_dir")}
     (run_dir / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n")
 

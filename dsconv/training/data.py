@@ -13,13 +13,13 @@ from typing import Any
 
 import datasets
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Sampler
 
 from dsconv.errors import DsconvError
+from dsconv.models.base import Example
+from dsconv.models.generation import decode_image
+from dsconv.models.sources import check_source
 from dsconv.storage.dataset import shard_paths
-from dsconv.storage.images import decode_image as upright_rgb
-from dsconv.training.hub import check_source
 
 REQUIRED_COLUMNS = ("image", "question", "answer")
 COLUMNS = ("id", "image", "task", "question", "answer", "answers")
@@ -64,19 +64,6 @@ def load_split(source: str, split: str, cache_dir: str | None = None) -> dataset
 
 def tasks_of(ds: datasets.Dataset) -> list[str]:
     return sorted(ds.unique("task")) if "task" in ds.column_names else []
-
-
-def decode_image(value: dict | Image.Image, where: str) -> Image.Image:
-    """RGB pixels from the row's `{bytes, path}` struct."""
-    if isinstance(value, Image.Image):
-        return value.convert("RGB")
-    data = value.get("bytes")
-    if data is None:
-        path = value.get("path")
-        if not path or not Path(path).is_file():
-            raise DsconvError(f"{where}: image has neither bytes nor a readable path")
-        data = Path(path).read_bytes()
-    return upright_rgb(data)
 
 
 class RowDataset(torch.utils.data.Dataset):
@@ -125,7 +112,7 @@ def collate_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def make_loader(
     dataset: RowDataset,
-    collate: Callable[[list[dict[str, Any]]], Any],
+    collate: Callable[[list[Example]], dict[str, Any]],
     batch_size: int,
     workers: int,
     seed: int,

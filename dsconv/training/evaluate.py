@@ -6,7 +6,6 @@ agree on whether this epoch is the best.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -15,6 +14,7 @@ from accelerate.utils import gather_object
 from torch.utils.data import DataLoader, Subset
 
 from dsconv.models.base import ModelAdapter
+from dsconv.models.generation import generate_answers
 from dsconv.training import data
 from dsconv.training.checkpoint import using_model
 from dsconv.training.metrics import score
@@ -28,20 +28,6 @@ def validation_loss(accelerator: Accelerator, adapter: ModelAdapter, loader: Any
         with accelerator.autocast():
             losses.append(accelerator.gather(adapter.loss(batch).detach().float().reshape(1)))
     return torch.cat(losses).mean().item()
-
-
-def generate_answers(
-    adapter: ModelAdapter, batches: Iterable[list[dict[str, Any]]], max_new_tokens: int
-) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
-    """Each batch of rows (decoded `image`, `question`) with the adapter's answers to it.
-
-    The one place rows meet `generate`, so the per-epoch validation and `dsconv eval` ask the
-    model the same way and get the same answers.
-    """
-    adapter.model.eval()
-    for batch in batches:
-        images, questions = [r["image"] for r in batch], [r["question"] for r in batch]
-        yield batch, adapter.generate(images, questions, max_new_tokens=max_new_tokens)
 
 
 def generation_metrics(

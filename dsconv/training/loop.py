@@ -19,6 +19,7 @@ from accelerate.utils import set_seed
 
 from dsconv.errors import DsconvError
 from dsconv.models.base import ModelAdapter
+from dsconv.models.loading import BEST, FINAL, load_adapter, mixed_precision
 from dsconv.models.registry import get_adapter
 from dsconv.training import data
 from dsconv.training.card import write_card
@@ -29,22 +30,13 @@ from dsconv.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from dsconv.training.config import TrainConfig, resolve, save_run
+from dsconv.training.config import ResolvedConfig, TrainConfig, resolve, save_run
 from dsconv.training.evaluate import generation_metrics, validation_loss
 from dsconv.training.hub import push_model
 from dsconv.training.progress import TrainProgress
 from dsconv.training.runlog import METRICS_FILE, MetricsLog
 from dsconv.training.schedule import build_scheduler
-from dsconv.training.setup import (
-    BEST,
-    FINAL,
-    check_quantization,
-    load_adapter,
-    load_data,
-    mixed_precision,
-    open_run_dir,
-    prepare_model,
-)
+from dsconv.training.setup import check_quantization, load_data, open_run_dir, prepare_model
 
 
 @dataclass
@@ -59,8 +51,8 @@ class TrainResult:
 def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     """Train, evaluate every epoch, checkpoint, export `final` (and `best`), optionally push."""
     run_dir, config = open_run_dir(config, resume)
-    adapter_cls = get_adapter(config.model)
-    cfg = resolve(config, adapter_cls)
+    cfg = resolve(config)
+    adapter_cls = get_adapter(cfg.model)
     precision = mixed_precision(cfg.device)
     check_quantization(cfg, adapter_cls)
     checkpoint = latest_checkpoint(run_dir) if resume is not None else None
@@ -73,7 +65,9 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     set_seed(cfg.seed)
     with accelerator.main_process_first():
         train_rows, val_rows = load_data(cfg, adapter_cls)
-        adapter = load_adapter(adapter_cls, cfg)
+        adapter = load_adapter(adapter_cls, cfg.base, cfg.revision,
+                               load_in_4bit=bool(cfg.load_in_4bit),
+                               image_options=cfg.image_options())
     if cfg.revision is None and not data.is_local(cfg.base):  # pin the commit that was used
         cfg = replace(cfg, revision=getattr(adapter.model.config, "_commit_hash", None))
     if accelerator.is_main_process:
@@ -96,7 +90,7 @@ class _Run:
 
     accelerator: Accelerator
     adapter: ModelAdapter
-    cfg: TrainConfig
+    cfg: ResolvedConfig
     run_dir: Path
     optimizer: Any
     scheduler: Any
@@ -109,7 +103,7 @@ class _Run:
     state: TrainState = field(default_factory=TrainState)
 
     @classmethod
-    def build(cls, accelerator: Accelerator, adapter: ModelAdapter, cfg: TrainConfig,
+    def build(cls, accelerator: Accelerator, adapter: ModelAdapter, cfg: ResolvedConfig,
               run_dir: Path, train_rows: Any, val_rows: Any) -> _Run:
         frozen = prepare_model(adapter, cfg)
         trainable = [p for p in adapter.model.parameters() if p.requires_grad]

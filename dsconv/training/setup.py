@@ -14,15 +14,12 @@ import torch
 
 from dsconv.errors import DsconvError
 from dsconv.models.base import ModelAdapter
+from dsconv.models.loading import FINAL
 from dsconv.models.registry import detect_family
 from dsconv.storage.writer import check_apart
 from dsconv.training import data
 from dsconv.training.checkpoint import latest_checkpoint
-from dsconv.training.config import TrainConfig, merge_resume
-from dsconv.training.hub import check_source
-
-FINAL = "final"
-BEST = "best"
+from dsconv.training.config import ResolvedConfig, TrainConfig, merge_resume, required
 
 
 def open_run_dir(config: TrainConfig, resume: str | Path | None) -> tuple[Path, TrainConfig]:
@@ -34,29 +31,17 @@ def open_run_dir(config: TrainConfig, resume: str | Path | None) -> tuple[Path, 
         return run_dir, merge_resume(config, run_dir)
     if not config.model and config.base:  # the family is read from the checkpoint's config
         config = replace(config, model=detect_family(config.base, config.revision))
-    names = {"dataset": "DATASET", "model": "--model or --base", "output": "--out"}
-    missing = [flag for name, flag in names.items() if not getattr(config, name)]
-    if missing:
-        raise DsconvError(f"missing {', '.join(missing)}")
-    run_dir = Path(config.output)
-    if Path(config.dataset).exists():  # a local dataset, not a Hub id
-        check_apart(run_dir, [Path(config.dataset)])
+    dataset, _, output = required(config)
+    run_dir = Path(output)
+    if Path(dataset).exists():  # a local dataset, not a Hub id
+        check_apart(run_dir, [Path(dataset)])
     if latest_checkpoint(run_dir) or (run_dir / FINAL).exists():
         raise DsconvError(f"{run_dir} already holds a run: continue it with --resume {run_dir} "
                           "or choose another --out")
     return run_dir, config
 
 
-def mixed_precision(device: str) -> str:
-    """bf16 on a GPU that supports it, fp32 otherwise; a GPU asked for must exist."""
-    has_cuda = torch.cuda.is_available()
-    if device == "cuda" and not has_cuda:
-        raise DsconvError("--device cuda: no CUDA GPU is visible to torch")
-    on_gpu = has_cuda and device != "cpu"
-    return "bf16" if on_gpu and torch.cuda.is_bf16_supported() else "no"
-
-
-def load_data(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> tuple[Any, Any]:
+def load_data(cfg: ResolvedConfig, adapter_cls: type[ModelAdapter]) -> tuple[Any, Any]:
     """Both splits (validation capped at --max-val-items), tasks checked against the family."""
     splits = data.split_names(cfg.dataset)
     if cfg.train_split not in splits:
@@ -82,7 +67,7 @@ def load_data(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> tuple[Any, A
     return train_rows, val_rows
 
 
-def check_quantization(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> None:
+def check_quantization(cfg: ResolvedConfig, adapter_cls: type[ModelAdapter]) -> None:
     """--load-in-4bit (QLoRA, bitsandbytes) runs on CUDA only, with LoRA, for chat families."""
     if not cfg.load_in_4bit:
         return
@@ -99,23 +84,7 @@ def check_quantization(cfg: TrainConfig, adapter_cls: type[ModelAdapter]) -> Non
         raise DsconvError("--load-in-4bit needs bitsandbytes (pip install bitsandbytes)")
 
 
-def load_adapter(adapter_cls: type[ModelAdapter], cfg: TrainConfig) -> ModelAdapter:
-    """The checkpoint from a local folder or the Hub; a missing folder or an unreachable Hub is
-    reported in seconds, not after huggingface_hub's retries."""
-    base = check_source(cfg.base, "model", "--base", cfg.revision)
-    extra = {"load_in_4bit": True} if cfg.load_in_4bit else {}
-    try:
-        adapter = adapter_cls.from_pretrained(base, cfg.revision, dtype=torch.float32, **extra)
-    except DsconvError:
-        raise
-    except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DsconvError(f"{cfg.base}: cannot load a {cfg.model} checkpoint ({reason})") from exc
-    adapter.set_image_options(cfg.image_options())
-    return adapter
-
-
-def prepare_model(adapter: ModelAdapter, cfg: TrainConfig) -> list[torch.nn.Module]:
+def prepare_model(adapter: ModelAdapter, cfg: ResolvedConfig) -> list[torch.nn.Module]:
     """Freeze the vision tower, add LoRA, enable checkpointing; returns the frozen modules."""
     if not cfg.freeze_vision and adapter.vision_untrainable:
         raise DsconvError(f"--no-freeze-vision: {adapter.vision_untrainable}; train without it")

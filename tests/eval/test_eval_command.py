@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dsconv.errors import DsconvError
-from dsconv.eval.predict import resolve_model
+from dsconv.models.loading import resolve_model
 from dsconv.storage.dataset import iter_rows
 from tests.helpers import run_cli
 
@@ -166,3 +166,17 @@ def test_cli_import_and_eval_module_do_not_import_torch() -> None:
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_eval_loads_and_answers_without_importing_training(tiny_florence2: Path,
+                                                           tmp_path: Path) -> None:
+    """eval and training share `dsconv.models` (loading, generation), not each other's code."""
+    data = write_tiny_vqa(tmp_path / "vqa", rows=2)
+    code = ("import sys\n"
+            "from dsconv.eval.evaluate import evaluate\n"
+            f"evaluate({str(tiny_florence2)!r}, {str(data)!r}, split='validation', "
+            f"max_items=2, max_new_tokens=4, device='cpu', out={str(tmp_path / 'ev')!r})\n"
+            "loaded = sorted(m for m in sys.modules if m.startswith('dsconv.training'))\n"
+            "assert not loaded, loaded\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

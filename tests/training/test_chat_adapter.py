@@ -14,11 +14,11 @@ from transformers import AutoTokenizer
 from dsconv.errors import DsconvError
 from dsconv.models import processors
 from dsconv.models.chat import IGNORE_INDEX, ChatAdapter, render
+from dsconv.models.generation import decode_image
 from dsconv.models.paligemma import PaliGemmaAdapter
 from dsconv.models.registry import detect_family
 from dsconv.testing.tiny import tiny_count_rows
 from dsconv.testing.tiny_chat import FAMILIES
-from dsconv.training.data import decode_image
 
 CHAT_FAMILIES = [f for f in FAMILIES if f != "paligemma"]
 QUESTION, ANSWER = "What is shown?", "A dog."

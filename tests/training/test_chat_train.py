@@ -193,11 +193,13 @@ def test_unsupported_checkpoint_is_one_line_listing_the_families(
 def test_defaults_follow_the_checkpoints_model_type(tiny_chat) -> None:
     from dsconv.training.config import resolve
 
-    qwen = resolve(TrainConfig(base=str(tiny_chat("qwen2_5_vl"))), ChatAdapter)
+    run = {"dataset": "someone/data", "output": "run"}
+    qwen = resolve(TrainConfig(base=str(tiny_chat("qwen2_5_vl")), **run), ChatAdapter)
     assert (qwen.lr, qwen.epochs, qwen.batch_size, qwen.grad_accum, qwen.lora,
             qwen.lora_alpha) == (2e-4, 10, 4, 8, 8, 16)
     assert "maestro" in qwen.defaults_source
-    gemma = resolve(TrainConfig(base=str(tiny_chat("gemma3")), lora=4), ChatAdapter)
+    gemma = resolve(TrainConfig(base=str(tiny_chat("gemma3")), lora=4, **run), ChatAdapter)
     assert (gemma.lr, gemma.lora, gemma.lora_alpha) == (ChatAdapter.defaults.lr, 4, 8)
-    override = resolve(TrainConfig(base=str(tiny_chat("qwen2_5_vl")), lora=16), ChatAdapter)
+    override = resolve(TrainConfig(base=str(tiny_chat("qwen2_5_vl")), lora=16, **run),
+                       ChatAdapter)
     assert (override.lora, override.lora_alpha) == (16, 32)  # the family's alpha is for r 8

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from dsconv.models.florence2 import IGNORE_INDEX, Florence2Adapter
+from dsconv.models.generation import decode_image
 from dsconv.testing.tiny import tiny_count_rows
-from dsconv.training.data import decode_image
 
 
 @pytest.fixture(scope="module")

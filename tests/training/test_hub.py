@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dsconv.errors import DsconvError
-from dsconv.training import hub
+from dsconv.models import sources
 from tests.helpers import run_cli
 from tests.training.conftest import NoNetwork
 
@@ -27,13 +27,13 @@ def _error(result) -> str:
 
 @pytest.mark.parametrize("name", ["gpt2", "owner/name", "Owner-1/model.v2_x"])
 def test_hub_ids_are_not_paths(name: str) -> None:
-    assert not hub.looks_local(name)
+    assert not sources.looks_local(name)
 
 
 @pytest.mark.parametrize("name", ["./missing-dir", "../x", "/abs/x", "~/x", ".hidden",
                                   "runs/coins/final", "a b", ""])
 def test_paths_are_not_hub_ids(name: str) -> None:
-    assert hub.looks_local(name)
+    assert sources.looks_local(name)
 
 
 @pytest.mark.parametrize("base", ["./missing-dir", "~/dsconv-missing-dir", "runs/x/final"])
@@ -67,7 +67,7 @@ def test_a_hub_that_never_answers_is_given_up_on(
     tiny_vqa: Path, tmp_path: Path, no_network: NoNetwork, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     no_network.hang = True  # a black-holed network: DNS or connect never returns
-    monkeypatch.setattr(hub, "PROBE_SECONDS", 0.5)
+    monkeypatch.setattr(sources, "PROBE_SECONDS", 0.5)
     start = time.monotonic()
     result = run_cli("eval", "someone/some-model", "--model", "florence2",
                      "--dataset", tiny_vqa, "--split", "validation", "--out", tmp_path / "ev")
@@ -101,13 +101,13 @@ def test_a_cached_checkpoint_is_named_in_the_hint(
     (tmp_path / "models--someone--cached" / "refs").mkdir(parents=True)
     (tmp_path / "models--someone--cached" / "refs" / "main").write_text("0" * 40)
     with pytest.raises(DsconvError, match=r"a copy is in your cache"):
-        hub.check_source("someone/cached", "model", "--base")
+        sources.check_source("someone/cached", "model", "--base")
     with pytest.raises(DsconvError) as err:
-        hub.check_source("someone/absent", "model", "--base")
+        sources.check_source("someone/absent", "model", "--base")
     assert "a copy is in your cache" not in str(err.value)
 
 
 def test_offline_mode_sends_nothing(no_network: NoNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
-    assert hub.check_source("someone/some-model", "model", "--base") == "someone/some-model"
+    assert sources.check_source("someone/some-model", "model", "--base") == "someone/some-model"
     assert no_network.attempts == 0

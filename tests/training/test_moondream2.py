@@ -23,16 +23,18 @@ pytest.importorskip("transformers")
 from PIL import Image, ImageDraw  # noqa: E402
 from transformers import PhiConfig, PretrainedConfig  # noqa: E402
 
-from dsconv.models import moondream2  # noqa: E402
+from dsconv.models import moondream2_compat  # noqa: E402
 from dsconv.models.moondream2 import (  # noqa: E402
     IGNORE_INDEX,
     Moondream2Adapter,
+    question_text,
+    splice_image,
+)
+from dsconv.models.moondream2_compat import (  # noqa: E402
     Moondream2CompatError,
     check_versions,
-    question_text,
     rebuild_rotary_caches,
     restore_v4_config_defaults,
-    splice_image,
 )
 from dsconv.testing.tiny_moondream import build_tiny_moondream  # noqa: E402
 
@@ -235,12 +237,12 @@ def test_version_check_names_the_versions() -> None:
 
 
 def test_hub_revision_needs_its_remote_code_packages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(moondream2, "find_spec", lambda name: None)
+    monkeypatch.setattr(moondream2_compat, "find_spec", lambda name: None)
     with pytest.raises(Moondream2CompatError) as err:
         Moondream2Adapter.from_pretrained()  # fails before any download
     message = str(err.value)
     assert "torchvision, einops" in message and f"torch {torch.__version__}" in message
-    moondream2.check_environment("/some/local/checkpoint")
+    moondream2_compat.check_environment("/some/local/checkpoint")
 
 
 def test_missing_remote_code_package_fails_before_loading_weights(
@@ -320,8 +322,8 @@ def test_the_moondream2_extra_installs_what_the_remote_code_imports() -> None:
         "optional-dependencies"]
     names = {req.split(">")[0].split("=")[0].split("[")[0] for req in extras["moondream2"]}
     assert "dsconv[train]" in extras["moondream2"]
-    assert set(moondream2.REMOTE_CODE_PACKAGES) - names == {"torchvision"}
-    assert "pip install 'dsconv[moondream2]'" in moondream2.INSTALL_HINT
+    assert set(moondream2_compat.REMOTE_CODE_PACKAGES) - names == {"torchvision"}
+    assert "pip install 'dsconv[moondream2]'" in moondream2_compat.INSTALL_HINT
 
 
 def test_train_help_says_base_takes_a_hub_id_or_a_folder() -> None:

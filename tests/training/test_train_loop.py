@@ -13,9 +13,9 @@ from transformers import AutoProcessor, Florence2ForConditionalGeneration
 
 import dsconv.training.loop as loop
 from dsconv.models.florence2 import Florence2Adapter
+from dsconv.models.generation import decode_image
 from dsconv.testing.tiny import tiny_count_rows
 from dsconv.training.config import TrainConfig
-from dsconv.training.data import decode_image
 from dsconv.training.loop import train
 from dsconv.training.runlog import read_metrics
 
