@@ -22,7 +22,8 @@ from dsconv.storage.images import decode_image as upright_rgb
 from dsconv.training.hub import check_source
 
 REQUIRED_COLUMNS = ("image", "question", "answer")
-COLUMNS = ("id", "image", "task", "question", "answer", "answers")
+# width, height, objects: what a family's own box coordinates are rendered from (AnswerFormat).
+COLUMNS = ("id", "image", "task", "question", "answer", "answers", "width", "height", "objects")
 VALIDATION_SPLITS = ("validation", "test")
 
 
@@ -80,10 +81,13 @@ def decode_image(value: dict | Image.Image, where: str) -> Image.Image:
 
 
 class RowDataset(torch.utils.data.Dataset):
-    """Rows as dicts with a decoded `image`, decoded only when the row is fetched."""
+    """Rows as dicts with a decoded `image`, decoded only when the row is fetched; `target`
+    (the model's `AnswerFormat.target`) rewrites the answer the model learns."""
 
-    def __init__(self, rows: datasets.Dataset) -> None:
+    def __init__(self, rows: datasets.Dataset,
+                 target: Callable[[dict[str, Any]], str] | None = None) -> None:
         self.rows = rows
+        self.target = target
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -93,6 +97,8 @@ class RowDataset(torch.utils.data.Dataset):
         row["image"] = decode_image(row["image"], where=f"row {row.get('id', index)}")
         row.setdefault("answers", [row["answer"]])
         row.setdefault("task", "")
+        if self.target is not None:
+            row["answer"] = self.target(row)
         return row
 
 

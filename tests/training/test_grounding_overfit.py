@@ -20,9 +20,10 @@ from tests.helpers import run_cli
 TASK = "florence-grounding"
 
 
-def grounding_rows(count: int = 8, seed: int = 0, size: tuple[int, int] = (96, 96)
-                   ) -> list[dict]:
-    """The first `count` florence-grounding rows of tiny scenes (one row per class present)."""
+def grounding_rows(count: int = 8, seed: int = 0, size: tuple[int, int] = (96, 96),
+                   task: str = TASK) -> list[dict]:
+    """The first `count` rows of `task` on tiny scenes (florence-grounding: one row per class
+    present; paligemma-detect, json-boxes: one per scene)."""
     rng = random.Random(seed)
     ctx = TaskContext(Vocabulary(list(SHAPES), "currency"))
     rows: list[dict] = []
@@ -32,14 +33,15 @@ def grounding_rows(count: int = 8, seed: int = 0, size: tuple[int, int] = (96, 9
         sample = DetectionSample("train", str(scene), f"scene-{scene}.jpg", jpeg, *size,
                                  [DetectionObject(c, tuple(b)) for c, b in
                                   zip(categories, boxes, strict=True)])
-        rows += list(detection_rows(sample, [get_task(TASK)], ctx))
+        rows += list(detection_rows(sample, [get_task(task)], ctx))
         scene += 1
     return rows[:count]
 
 
-def write_grounding(out: Path, repeats: int) -> Path:
-    """`train` holds the 8 rows `repeats` times, `test` once."""
-    rows = grounding_rows()
+def write_grounding(out: Path, repeats: int, task: str = TASK,
+                    size: tuple[int, int] = (96, 96)) -> Path:
+    """`train` holds the 8 rows of `task` `repeats` times, `test` once."""
+    rows = grounding_rows(task=task, size=size)
     with DatasetWriter(out, overwrite=True) as writer:
         for k in range(repeats):
             for row in rows:
