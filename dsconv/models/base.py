@@ -42,9 +42,16 @@ class AnswerFormat:
     resize: ResizeRule | None = None  # None: the stored conventions
 
     def convention(self, row: dict[str, Any]) -> BoxConvention | None:
-        """The convention for the row's image; None where it is the stored one."""
-        if self.resize is None or not row.get("width") or not row.get("height"):
+        """The convention for the row's image; None where the stored answer is the model's
+        (the stored convention, or a task whose answers do not depend on the model)."""
+        if self.resize is None:
             return None
+        task = find_task(row.get("task") or "")
+        if task is None or task.render_answer is None:
+            return None
+        if not row.get("width") or not row.get("height"):
+            raise DsconvError(f"row {row.get('id')}: a {task.name} answer in this model's "
+                              "coordinates needs the row's width and height, and it has none")
         return self.resize.convention(int(row["width"]), int(row["height"]))
 
     def target(self, row: dict[str, Any]) -> str:

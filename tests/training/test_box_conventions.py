@@ -107,7 +107,8 @@ def test_qwen2_5_vl_boxes_are_pixels_of_the_image_its_processor_makes(
         adapter.set_image_options(options)
         grid = image_processor(images=[Image.new("RGB", size)])["image_grid_thw"][0].tolist()
         made = (grid[2] * image_processor.patch_size, grid[1] * image_processor.patch_size)
-        convention = adapter.answer_format().convention({"width": size[0], "height": size[1]})
+        row = {"task": "json-boxes", "width": size[0], "height": size[1]}
+        convention = adapter.answer_format().convention(row)
         assert convention == BoxConvention("resized-pixels", made)
 
 
@@ -135,9 +136,12 @@ def test_qwen2_5_vl_learns_its_own_coordinates_and_nothing_else_changes(
     batch = adapter.collator()([row])
     learnt = batch["input_ids"][0][batch["labels"][0] != IGNORE_INDEX]
     assert adapter.processor.tokenizer.decode(learnt) == pixels + "<|im_end|>"
-    # Other tasks keep their answers.
-    count = {"task": "count-json", "answer": '{"dime": 1}', "width": 96, "height": 72}
+    # Other tasks keep their answers, with or without an image size.
+    count = {"task": "count-json", "answer": '{"dime": 1}'}
     assert adapter.answer_format().target(count) == count["answer"]
+    # A box row that cannot be rendered is an error, not a silent answer on the wrong grid.
+    with pytest.raises(DsconvError, match="needs the row's width and height"):
+        adapter.answer_format().target({**rows[0], "width": None})
 
 
 def _perfect(adapter: ChatAdapter, rows: list[dict]) -> Iterator[str]:
