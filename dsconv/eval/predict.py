@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from dsconv.models.base import ModelAdapter
 
 PREDICTIONS_FILE = "predictions.jsonl"
-INPUT_COLUMNS = ["id", "image", "question"]
+INPUT_COLUMNS = ["id", "image", "question", "task", "width", "height"]  # the last 3: restore
 
 T = TypeVar("T")
 Progress = Callable[[Iterable[T], int | None, str], Iterable[T]]  # as pipeline.convert.Progress
@@ -94,9 +94,10 @@ def _answers(
             yield [{**row, "image": decode_image(row["image"], f"{where}: row {row['id']}")}
                    for row in batch]
 
+    answer_format = adapter.answer_format()  # scored in the stored box convention
     for batch, answers in generate_answers(adapter, batches(), max_new_tokens):
         for row, answer in zip(batch, answers, strict=True):
-            yield {"id": row["id"], "prediction": answer}
+            yield {"id": row["id"], "prediction": answer_format.restore(answer, row)}
 
 
 def score_predictions(

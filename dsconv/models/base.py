@@ -16,7 +16,8 @@ from typing import Any, ClassVar, TypedDict
 from PIL import Image
 
 from dsconv.errors import DsconvError
-from dsconv.tasks.base import TEXT, find_task
+from dsconv.tasks.base import TEXT, BoxConvention, answer_in, find_task, restored
+from dsconv.tasks.json_boxes import ResizeRule
 
 
 class Example(TypedDict):
@@ -25,6 +26,46 @@ class Example(TypedDict):
     image: Image.Image
     question: str
     answer: str
+
+
+@dataclass(frozen=True)
+class AnswerFormat:
+    """How one model writes coordinates in text answers, for any row.
+
+    Rows store `json-boxes`/`json-points` on the 0–1000 grid (Qwen3-VL's convention); a model
+    that reads another (Qwen2.5-VL: pixels of its processor's resized input, `resize`) learns
+    its targets rendered in it and has its answers rewritten in the stored one before they are
+    scored. Tasks without `render_answer`/`restore_answer` pass through unchanged. Small and
+    model-free, so DataLoader workers can render targets with it.
+    """
+
+    resize: ResizeRule | None = None  # None: the stored conventions
+
+    def convention(self, row: dict[str, Any]) -> BoxConvention | None:
+        """The convention for the row's image; None where the stored answer is the model's
+        (the stored convention, or a task whose answers do not depend on the model)."""
+        if self.resize is None:
+            return None
+        task = find_task(row.get("task") or "")
+        if task is None or task.render_answer is None:
+            return None
+        if not row.get("width") or not row.get("height"):
+            raise DsconvError(f"row {row.get('id')}: a {task.name} answer in this model's "
+                              "coordinates needs the row's width and height, and it has none")
+        return self.resize.convention(int(row["width"]), int(row["height"]))
+
+    def target(self, row: dict[str, Any]) -> str:
+        """The answer the model learns for the row."""
+        return answer_in(row, self.convention(row))
+
+    def reference(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with its answers as the model must give them (per-epoch exact match)."""
+        target = self.target(row)
+        return row if target == row["answer"] else {**row, "answer": target, "answers": [target]}
+
+    def restore(self, text: str, row: dict[str, Any]) -> str:
+        """The model's answer to the row, written as the stored answers are."""
+        return restored(text, row, self.convention(row))
 
 
 @dataclass(frozen=True)
@@ -103,6 +144,11 @@ class ModelAdapter(ABC):
         known = ", ".join(sorted(cls.answer_syntaxes))
         return (f"model family {cls.family!r} cannot learn task {task!r}: its answers use "
                 f"{syntax}, and this family learns {known}")
+
+    def answer_format(self) -> AnswerFormat:
+        """How this model writes box coordinates: the stored conventions unless the family
+        reads its own (read when asked: `set_image_options` may change the processor)."""
+        return AnswerFormat()
 
     def set_image_options(self, options: dict[str, Any]) -> None:
         """Apply processor knobs (`max_pixels`, `image_splitting`…) before training; a family

@@ -24,9 +24,11 @@ import torch
 from PIL import Image
 
 from dsconv.errors import DsconvError
-from dsconv.models.base import Example, ModelAdapter, TrainDefaults
+from dsconv.models.base import AnswerFormat, Example, ModelAdapter, TrainDefaults
 from dsconv.models.processors import load_processor
 from dsconv.models.registry import read_config, register
+from dsconv.tasks.base import JSON_BOXES, TEXT
+from dsconv.tasks.json_boxes import ResizeRule
 
 IGNORE_INDEX = -100
 PROBE_ANSWER = "probe"
@@ -137,6 +139,9 @@ FAMILY_DEFAULTS: dict[str, TrainDefaults] = {
         source="roboflow/maestro's SmolVLM2 configuration (LoRA; rank 8/16 is dsconv's)"),
 }
 FAMILY_DEFAULTS["smolvlm"] = FAMILY_DEFAULTS["idefics3"]
+# Model types whose box answers are pixels of the processor's resized input, not the 0–1000
+# grid the rows store (Qwen2.5-VL's technical report, "absolute coordinates").
+RESIZED_PIXEL_TYPES = frozenset({"qwen2_5_vl"})
 
 
 @register
@@ -153,9 +158,13 @@ class ChatAdapter(ModelAdapter):
         source="Qwen's qwen-vl-finetune sft_7b.sh schedule and batch, lr 1e-5 (dsconv's)",
     )
 
+    # Free text, and JSON boxes in the checkpoint's own coordinates (`answer_format`).
+    answer_syntaxes: ClassVar[frozenset[str]] = frozenset({TEXT, JSON_BOXES})
+
     def __init__(self, model: Any, processor: Any,
                  processor_kwargs: dict[str, Any] | None = None) -> None:
         super().__init__(model, processor)
+        self.model_type = getattr(getattr(model, "config", None), "model_type", None)
         self.processor_kwargs = dict(processor_kwargs or {})
         self.stop_ids = self._stop_ids()
 
@@ -208,6 +217,20 @@ class ChatAdapter(ModelAdapter):
                 image_processor.do_image_splitting = tiles["image_splitting"]
             if "longest_edge" in tiles:
                 image_processor.size = {"longest_edge": tiles["longest_edge"]}
+
+    def answer_format(self) -> AnswerFormat:
+        """Qwen2.5-VL: pixels of the image as its processor resizes it (`smart_resize` with the
+        processor's patch factor and pixel bounds, `--min/--max-pixels` included); every other
+        chat family: the stored 0–1000 grid."""
+        if self.model_type not in RESIZED_PIXEL_TYPES:
+            return AnswerFormat()
+        image_processor = self.processor.image_processor
+        size = dict(getattr(image_processor, "size", None) or {})
+        default = ResizeRule()
+        return AnswerFormat(ResizeRule(
+            factor=int(image_processor.patch_size) * int(image_processor.merge_size),
+            min_pixels=int(size.get("shortest_edge") or default.min_pixels),
+            max_pixels=int(size.get("longest_edge") or default.max_pixels)))
 
     def _stop_ids(self) -> list[int]:
         """The template's end-of-turn token, then the checkpoint's own EOS ids."""

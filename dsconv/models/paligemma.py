@@ -18,6 +18,7 @@ from dsconv.models.base import Example, TrainDefaults
 from dsconv.models.chat import IGNORE_INDEX, ChatAdapter, load_options
 from dsconv.models.processors import load_processor
 from dsconv.models.registry import register
+from dsconv.tasks.base import PALIGEMMA_LOCATIONS, TEXT
 
 
 def prefix(processor: Any, question: str) -> str:
@@ -53,6 +54,9 @@ class PaliGemmaAdapter(ChatAdapter):
         freeze_vision=True, lora=8, lora_alpha=16,
         source="roboflow/maestro's PaliGemma 2 configuration (LoRA; rank 8/16 is dsconv's)",
     )
+    # Free text and its own `<locNNNN>` detection answers; not JSON boxes, which no PaliGemma
+    # checkpoint was trained to write.
+    answer_syntaxes: ClassVar[frozenset[str]] = frozenset({TEXT, PALIGEMMA_LOCATIONS})
 
     @classmethod
     def defaults_for(cls, base: str, revision: str | None = None) -> TrainDefaults:

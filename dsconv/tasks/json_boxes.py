@@ -26,6 +26,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dsconv.errors import DsconvError
@@ -84,6 +85,22 @@ def smart_resize(width: int, height: int, factor: int = FACTOR, min_pixels: int 
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
     return w_bar, h_bar
+
+
+@dataclass(frozen=True)
+class ResizeRule:
+    """A Qwen2-VL-style processor's resize settings (`smart_resize`'s factor and pixel bounds):
+    enough to know the `resized-pixels` convention of any image without the processor, and
+    small and picklable, so DataLoader workers render training targets with it."""
+
+    factor: int = FACTOR
+    min_pixels: int = MIN_PIXELS
+    max_pixels: int = MAX_PIXELS
+
+    def convention(self, width: int, height: int) -> BoxConvention:
+        """`resized-pixels` for a `width` × `height` image."""
+        resized = smart_resize(width, height, self.factor, self.min_pixels, self.max_pixels)
+        return BoxConvention(RESIZED_PIXELS, resized)
 
 
 def _scales(width: int, height: int, convention: BoxConvention) -> tuple[float, float]:

@@ -22,7 +22,8 @@ from dsconv.models.sources import check_source
 from dsconv.storage.dataset import shard_paths
 
 REQUIRED_COLUMNS = ("image", "question", "answer")
-COLUMNS = ("id", "image", "task", "question", "answer", "answers")
+# width, height, objects: what a family's own box coordinates are rendered from (AnswerFormat).
+COLUMNS = ("id", "image", "task", "question", "answer", "answers", "width", "height", "objects")
 VALIDATION_SPLITS = ("validation", "test")
 
 
@@ -67,10 +68,13 @@ def tasks_of(ds: datasets.Dataset) -> list[str]:
 
 
 class RowDataset(torch.utils.data.Dataset):
-    """Rows as dicts with a decoded `image`, decoded only when the row is fetched."""
+    """Rows as dicts with a decoded `image`, decoded only when the row is fetched; `target`
+    (the model's `AnswerFormat.target`) rewrites the answer the model learns."""
 
-    def __init__(self, rows: datasets.Dataset) -> None:
+    def __init__(self, rows: datasets.Dataset,
+                 target: Callable[[dict[str, Any]], str] | None = None) -> None:
         self.rows = rows
+        self.target = target
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -80,6 +84,8 @@ class RowDataset(torch.utils.data.Dataset):
         row["image"] = decode_image(row["image"], where=f"row {row.get('id', index)}")
         row.setdefault("answers", [row["answer"]])
         row.setdefault("task", "")
+        if self.target is not None:
+            row["answer"] = self.target(row)
         return row
 
 

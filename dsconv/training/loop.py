@@ -109,10 +109,11 @@ class _Run:
         trainable = [p for p in adapter.model.parameters() if p.requires_grad]
         raw_optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
         collate = adapter.collator()
+        target = adapter.answer_format().target  # the family's own box coordinates
 
         def loader(rows: Any, shuffle: bool) -> Any:
-            return data.make_loader(data.RowDataset(rows), collate, cfg.batch_size, cfg.workers,
-                                    cfg.seed, shuffle=shuffle)
+            return data.make_loader(data.RowDataset(rows, target), collate, cfg.batch_size,
+                                    cfg.workers, cfg.seed, shuffle=shuffle)
 
         model, optimizer, train_loader = accelerator.prepare(
             adapter.model, raw_optimizer, loader(train_rows, shuffle=True)

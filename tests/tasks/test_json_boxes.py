@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from dsconv.schemas.samples import Vocabulary
 from dsconv.tasks.base import BoxConvention, get_task
 from dsconv.tasks.json_boxes import (
+    ResizeRule,
     check,
     parse_json_boxes,
     render_json_boxes,
@@ -47,6 +48,15 @@ def test_qwen25_resized_pixels_by_hand() -> None:
     # dime: 540 · 1.00625 = 543.4 → 543, 5 · 0.99167 = 4.96 → 5, 644, 476
     # penny: 10.06 → 10, 19.8 → 20, 110.7 → 111, 69.4 → 69
     assert _boxes(answer) == [("dime", [543, 5, 644, 476]), ("penny", [10, 20, 111, 69])]
+
+
+def test_resize_rule_gives_the_convention_of_any_image() -> None:
+    """What an adapter hands DataLoader workers: the processor's settings, not the processor."""
+    assert ResizeRule().convention(640, 480) == BoxConvention("resized-pixels", (644, 476))
+    # 96 x 72 with both pixel bounds at 112²: 84 x 84 is under the bound, so scaled up by
+    # sqrt(12544 / 6912) and rounded up to multiples of 28: 140 x 112.
+    rule = ResizeRule(factor=28, min_pixels=112 * 112, max_pixels=112 * 112)
+    assert rule.convention(96, 72) == BoxConvention("resized-pixels", (140, 112))
 
 
 def _transformers_smart_resize() -> Any:
