@@ -29,13 +29,13 @@ from __future__ import annotations
 import math
 import os
 import posixpath
-import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, ClassVar
-from xml.parsers import expat
+from typing import ClassVar
 
+from dsconv.converters import safe_xml
 from dsconv.converters.base import (
     SPLIT_ALIASES,
     Ledger,
@@ -52,7 +52,6 @@ from dsconv.storage.files import MAX_ANNOTATION_BYTES, UnsafeFileError, excerpt,
 ANNOTATION_FILE = "annotations.xml"
 POINTS_NEEDED = {"polygon": 3, "polyline": 2}
 BOX_ATTRIBUTES = ("xtl", "ytl", "xbr", "ybr")
-EXPAT_PLACE = re.compile(r": line (\d+), column (\d+)$")
 
 
 class CvatReader(ShapeReader):
@@ -275,15 +274,7 @@ def _prefix(folder: Path, root: Path) -> str:
     return "" if relative == "." else relative + "/"
 
 
-class _Refused(Exception):
-    """The file has a DOCTYPE, where entity bombs and external entities are declared."""
-
-
-class _RootReached(Exception):
-    """The prolog is over: nothing after it can declare an entity."""
-
-
-def _elements(file: Path):  # type: ignore[no-untyped-def]
+def _elements(file: Path) -> Iterator[ET.Element]:
     """The children of `<annotations>`, each complete when yielded, then freed."""
     try:
         handle = open_regular(file, MAX_ANNOTATION_BYTES)
@@ -292,52 +283,15 @@ def _elements(file: Path):  # type: ignore[no-untyped-def]
         raise InputError(file, reason) from None
     with handle:
         try:
-            _check_prolog(handle)
-            handle.seek(0)
-            root: ET.Element | None = None
-            depth = 0
-            for event, element in ET.iterparse(handle, ("start", "end")):
-                if event == "start":
-                    depth += 1
-                    if root is None:
-                        if element.tag != "annotations":
-                            raise InputError(file, f"root element is <{excerpt(element.tag)}>, "
-                                             "not <annotations> (not a CVAT for images file)")
-                        root = element
-                    continue
-                depth -= 1
-                if depth == 1 and root is not None:
-                    yield element
-                    root.clear()
-        except (ET.ParseError, expat.ExpatError) as exc:
-            message = str(exc)
-            place = EXPAT_PLACE.search(message)
-            if place:
-                raise InputError(file, f"invalid XML: {message[:place.start()]}",
-                                 f"{place[1]}:{place[2]}") from None
-            raise InputError(file, f"invalid XML: {message}") from None
-        except _Refused as exc:
-            raise InputError(file, f"refused: {exc} (DTDs and entities are not allowed)") \
-                from None
-
-
-def _check_prolog(handle: BinaryIO) -> None:
-    """Refuse a DOCTYPE before anything in the file is expanded (as the VOC reader does)."""
-    parser = expat.ParserCreate()
-    parser.StartDoctypeDeclHandler = _refuse_doctype
-    parser.StartElementHandler = _stop_at_root
-    try:
-        parser.ParseFile(handle)
-    except _RootReached:
-        return
-
-
-def _refuse_doctype(name: str, *_: object) -> None:
-    raise _Refused(f"<!DOCTYPE {name}>")
-
-
-def _stop_at_root(*_: object) -> None:
-    raise _RootReached
+            yield from safe_xml.children(handle, "annotations")
+        except safe_xml.WrongRoot as exc:
+            raise InputError(file, f"root element is <{excerpt(exc.tag)}>, "
+                             "not <annotations> (not a CVAT for images file)") from None
+        except safe_xml.PARSE_ERRORS as exc:
+            what, place = safe_xml.problem_place(str(exc))
+            raise InputError(file, f"invalid XML: {what}", place) from None
+        except safe_xml.Refused as exc:
+            raise InputError(file, str(exc)) from None
 
 
 def detect(src: Path) -> tuple[float, str] | None:

@@ -9,7 +9,7 @@ or in one folder. A folder with no VOC XML at all is `NoAnnotationsError`.
 Every XML is parsed once, up front, into a compact per-image index (the vocabulary needs
 every class name); image bytes are read one image at a time as samples are yielded, and
 sizes come from image headers. A file with a DOCTYPE is refused before anything in it
-expands (see `_check_prolog`), so entity bombs and external entities never run. A broken or
+expands (`dsconv.converters.safe_xml`), so entity bombs and external entities never run. A broken or
 refused XML file does not stop the dataset: its image is dropped with reason
 `bad_annotation` and the parser's line:col in the report's detail. An image or XML file
 that resolves outside the dataset folder (a symlink, an ImageSets stem with `..`) is
@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, ClassVar
-from xml.parsers import expat
+from typing import TYPE_CHECKING, ClassVar
 
+from dsconv.converters import safe_xml
 from dsconv.converters.base import (
     IMAGE_SUFFIXES,
     SPLIT_ALIASES,
@@ -436,20 +435,11 @@ def _prefix(folder: Path, base: Path) -> str:
 
 
 STREAM_ABOVE = 1 << 20  # bytes; smaller files parse faster as a whole tree
-EXPAT_PLACE = re.compile(r": line (\d+), column (\d+)$")
-
-
-class _Refused(Exception):
-    """The file has a DOCTYPE, where entity bombs and external entities are declared."""
-
-
-class _RootReached(Exception):
-    """The prolog is over: nothing after it can declare an entity."""
 
 
 def _read_xml(path: str) -> tuple[_Xml | None, str | None]:
     """What the file says, or why it cannot be used (with line:col, or why it was not opened:
-    not a regular file, over `MAX_LABEL_BYTES`, no permission).
+    not a regular file, over `MAX_LABEL_BYTES`, no permission, a DOCTYPE: `safe_xml`).
 
     A large file is parsed as a stream: each child of `<annotation>` is read when it closes
     and then freed, so memory follows the file's bytes and the objects kept, not the element
@@ -459,79 +449,28 @@ def _read_xml(path: str) -> tuple[_Xml | None, str | None]:
     """
     try:
         data = read_bytes(path, MAX_LABEL_BYTES)
+        parsed = _Xml()
         if len(data) > STREAM_ABOVE:
-            return _stream_xml(io.BytesIO(data))
-        _check_prolog(data)
-        root = ET.fromstring(data)
+            for child in safe_xml.children(io.BytesIO(data), "annotation"):
+                parsed.add(child)
+            return parsed, None
+        root = safe_xml.parse(data)
         if root.tag != "annotation":
             return None, f"root element is <{root.tag}>, not <annotation>"
-        parsed = _Xml()
         for child in root:
             parsed.add(child)
         return parsed, None
-    except (ET.ParseError, expat.ExpatError) as exc:
-        return None, _parse_problem(str(exc))
-    except _Refused as exc:
-        return None, f"refused: {exc} (DTDs and entities are not allowed)"
+    except safe_xml.PARSE_ERRORS as exc:
+        what, place = safe_xml.problem_place(str(exc))
+        return None, f"{place}: {what}" if place else what
+    except safe_xml.WrongRoot as exc:
+        return None, f"root element is <{exc.tag}>, not <annotation>"
+    except safe_xml.Refused as exc:
+        return None, str(exc)
     except UnsafeFileError as exc:
         return None, str(exc).removeprefix(f"{path} ")
     except OSError as exc:
         return None, f"cannot read: {exc.strerror or exc}"
-
-
-def _check_prolog(source: bytes | BinaryIO) -> None:
-    """Refuse a file with a DOCTYPE before anything in it is expanded.
-
-    Entities (bombs, external files) can only be declared in a DTD, and a DTD comes before
-    the root element: expat reads up to the root element with DOCTYPEs refused, as defusedxml
-    does, and the file is then parsed by ElementTree's C parser, in less than half the time
-    of defusedxml's tree building in Python.
-    """
-    parser = expat.ParserCreate()
-    parser.StartDoctypeDeclHandler = _refuse_doctype
-    parser.StartElementHandler = _stop_at_root
-    try:
-        if isinstance(source, bytes):
-            parser.Parse(source, True)
-        else:
-            parser.ParseFile(source)
-    except _RootReached:
-        return
-
-
-def _refuse_doctype(name: str, *_: object) -> None:
-    raise _Refused(f"<!DOCTYPE {name}>")
-
-
-def _stop_at_root(*_: object) -> None:
-    raise _RootReached
-
-
-def _parse_problem(message: str) -> str:
-    """expat's `what: line 2, column 24` as `2:24: what`, the way every reader places one."""
-    place = EXPAT_PLACE.search(message)
-    return f"{place[1]}:{place[2]}: {message[:place.start()]}" if place else message
-
-
-def _stream_xml(handle: BinaryIO) -> tuple[_Xml | None, str | None]:
-    _check_prolog(handle)
-    handle.seek(0)
-    parsed = _Xml()
-    root: ET.Element | None = None
-    depth = 0
-    for event, element in ET.iterparse(handle, ("start", "end")):
-        if event == "start":
-            depth += 1
-            if root is None:
-                if element.tag != "annotation":
-                    return None, f"root element is <{element.tag}>, not <annotation>"
-                root = element
-            continue
-        depth -= 1
-        if depth == 1 and root is not None:
-            parsed.add(element)
-            root.clear()
-    return parsed, None
 
 
 def _size(element: ET.Element) -> tuple[int, int] | None:
