@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Literal
 
 import pyarrow.parquet as pq
 
-from dsconv.converters import docvqa
+from dsconv.converters import tables
 from dsconv.converters.base import (
     DetectionObject,
     DetectionSample,
@@ -45,6 +45,7 @@ from dsconv.converters.base import (
 from dsconv.converters.boxes import OUTSIDE_REASONS, Box, check_box
 from dsconv.converters.paths import check_inside, resolve_inside
 from dsconv.converters.shapes import head, listing, number
+from dsconv.converters.tables import records
 from dsconv.errors import DsconvError, InputError, NoAnnotationsError
 from dsconv.storage.files import UnsafeFileError, excerpt, open_regular, read_bytes
 from dsconv.storage.images import image_size
@@ -79,7 +80,7 @@ class _Part:
     rows: Any  # () -> iterator of row dicts
     count: int | None
     names: list[str] | None  # ClassLabel names of `category`
-    table: docvqa.LocalTable | None  # None: a Hub split
+    table: tables.LocalTable | None  # None: a Hub split
     id_col: str | None
 
 
@@ -112,32 +113,32 @@ class HfReader:
         self._vocabulary = self._build_vocabulary()
         self._index = {name: i for i, name in enumerate(self._vocabulary.classes)}
 
-    def _sources(self) -> list[docvqa.LocalTable | docvqa.LoadSpec]:
+    def _sources(self) -> list[tables.LocalTable | tables.LoadSpec]:
         path = Path(self.src)
         if path.is_dir():
-            tables = [p for p in sorted(path.rglob("*")) if p.suffix.lower() in TABLE_SUFFIXES
-                      and not any(part.startswith(".") for part in p.relative_to(path).parts)]
-            if not tables:
+            found = [p for p in sorted(path.rglob("*")) if p.suffix.lower() in TABLE_SUFFIXES
+                     and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+            if not found:
                 raise NoAnnotationsError(path, "hf", "*.parquet or *.jsonl files with "
                                          f"{self.options.image_col!r} and "
                                          f"{self.options.objects_col!r} columns")
         try:
-            return docvqa.resolve_source(self.src, self.options.allow_outside_root)
+            return tables.resolve_source(self.src, self.options.allow_outside_root)
         except InputError as exc:
             if path.is_dir():
                 raise NoAnnotationsError(path, "hf", exc.reason) from None
             raise
 
-    def _open(self, source: docvqa.LocalTable | docvqa.LoadSpec) -> list[tuple[str, _Part]]:
-        if isinstance(source, docvqa.LoadSpec):
+    def _open(self, source: tables.LocalTable | tables.LoadSpec) -> list[tuple[str, _Part]]:
+        if isinstance(source, tables.LoadSpec):
             return [(canonical_split(name), self._hub_part(source, name, dataset))
-                    for name, dataset in docvqa.open_spec(source).items()]
+                    for name, dataset in tables.open_spec(source).items()]
         if source.suffix == ".csv":
             raise InputError(source.file, "CSV cannot hold the objects column; use Parquet or "
                              "JSON Lines")
         return [(canonical_split(source.split), self._local_part(source))]
 
-    def _hub_part(self, spec: docvqa.LoadSpec, split: str, dataset: Any) -> _Part:
+    def _hub_part(self, spec: tables.LoadSpec, split: str, dataset: Any) -> _Part:
         from datasets import Image
 
         features = dataset.features
@@ -152,13 +153,13 @@ class HfReader:
         count = info[split].num_examples if info and split in info else None
         return _Part(spec.label, dataset.__iter__, count or None, names, None, id_col)
 
-    def _local_part(self, table: docvqa.LocalTable) -> _Part:
+    def _local_part(self, table: tables.LocalTable) -> _Part:
         label = str(table.file)
         names: list[str] | None = None
         count: int | None = None
         if table.suffix == ".parquet":
             try:
-                with docvqa._open_table(table.file) as handle:
+                with tables.open_table(table.file) as handle:
                     parquet = pq.ParquetFile(handle)
                     columns: list[str] | None = parquet.schema_arrow.names
                     count = parquet.metadata.num_rows
@@ -169,7 +170,7 @@ class HfReader:
                 raise InputError(label, f"not a readable Parquet file ({exc})") from exc
             names = _class_names(_features(metadata.get(b"huggingface")), self.options)
         else:
-            rows = docvqa._table_rows(table)
+            rows = tables.table_rows(table)
             try:
                 first = next(rows, None)
             finally:
@@ -177,7 +178,7 @@ class HfReader:
             columns = list(first) if first is not None else None
         id_col = self._check_columns(label, table.split, columns)
         needed = self._needed(id_col) if columns is not None else None
-        return _Part(label, lambda: docvqa._table_rows(table, needed), count, names, table,
+        return _Part(label, lambda: tables.table_rows(table, needed), count, names, table,
                      id_col)
 
     def _needed(self, id_col: str | None) -> list[str]:
@@ -212,7 +213,7 @@ class HfReader:
         largest = -1
         for parts in self._parts.values():
             for part in parts:
-                for _, row in _rows(part):
+                for _, row in records(part.rows(), part.label, _problem):
                     try:
                         categories = _objects(row.get(self.options.objects_col),
                                               self.options)[1]
@@ -246,7 +247,7 @@ class HfReader:
         outside: Counter[str] = Counter()
         for part in self._parts[split]:
             names = part.names or getattr(self, "_names", None)
-            for index, row in _rows(part):
+            for index, row in records(part.rows(), part.label, _problem):
                 sample = self._sample(split, part, index, row, names, ids, outside)
                 if sample is not None:
                     yield sample
@@ -315,7 +316,7 @@ class HfReader:
     def _image(self, part: _Part, cell: Any) -> tuple[bytes | None, str | None, str, str]:
         """The row's image bytes and name, or None with the drop reason and detail."""
         try:
-            data, path = docvqa._image_cell(cell)
+            data, path = tables.image_cell(cell)
         except (ValueError, TypeError) as exc:
             return None, None, "missing_image", str(exc)
         path = path if isinstance(path, str) and path else None
@@ -371,24 +372,9 @@ def _shown(value: Any) -> str:
     return excerpt(text, 40)
 
 
-def _rows(part: _Part) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Rows with their index; a source that breaks mid-stream is an error naming the row."""
-    rows = iter(part.rows())
-    index = 0
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except DsconvError:
-            raise
-        except Exception as exc:  # a corrupt shard or a dropped connection
-            raise InputError(part.label, f"cannot read ({exc.__class__.__name__}: "
-                             f"{excerpt(str(exc), 120)})", f"row {index}") from exc
-        if not isinstance(row, dict):
-            raise InputError(part.label, "not a row object", f"row {index}")
-        yield index, row
-        index += 1
+def _problem(exc: Exception) -> str:
+    """What broke a Hub or Parquet stream, for the error naming the row."""
+    return f"{exc.__class__.__name__}: {excerpt(str(exc), 120)}"
 
 
 def to_coco(box: Any, fmt: str, width: int, height: int) -> Box:
