@@ -18,14 +18,15 @@ import math
 import os
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dsconv.converters.base import (
-    DetectionObject,
+    Candidate,
     DetectionSample,
+    ImageProblem,
     IndexedReader,
     Ledger,
     ReaderOptions,
@@ -33,12 +34,10 @@ from dsconv.converters.base import (
     canonical_split,
     collector_paused,
 )
-from dsconv.converters.boxes import check_box
 from dsconv.converters.coco_columns import BOX, Annotations, Images, Ints, Row, Texts
-from dsconv.converters.paths import check_inside, resolve_inside
+from dsconv.converters.paths import check_inside
 from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.storage.files import MAX_ANNOTATION_BYTES, UnsafeFileError, open_regular
-from dsconv.storage.images import image_problem, read_image
 
 if TYPE_CHECKING:
     from dsconv.converters.detect import Detection
@@ -283,17 +282,13 @@ class CocoReader(IndexedReader):
         index = self._files[split]
         images = index.images
         file_name = images.file_names[image]
-        try:
-            path = resolve_inside(index.images_root, file_name,
-                                  self.options.allow_outside_root)
-        except ValueError as exc:
-            return self._drop_image(split, image, "unsafe_path", str(exc))
-        try:
-            data, width, height = read_image(path, self.options.max_image_bytes)
-        except FileNotFoundError:
-            return self._drop_image(split, image, "missing_image", f"{path} does not exist")
-        except (OSError, ValueError) as exc:  # incl. not a regular file, over a size bound
-            return self._drop_image(split, image, image_problem(exc), str(exc))
+        loaded = self._load_image(index.images_root, file_name)
+        if isinstance(loaded, ImageProblem):
+            annotations = index.annotations
+            return self._drop_with_objects(
+                split, file_name, loaded.reason, loaded.detail,
+                ((file_name, annotations.annotation_id(row)) for row in annotations.rows_of(image)))
+        data, width, height = loaded
         image_id = str(images.ids[image])
         stated = (images.widths[image], images.heights[image])
         if stated not in ((width, height), (None, None)):
@@ -301,36 +296,27 @@ class CocoReader(IndexedReader):
                 f"{index.file.name}: image {image_id} is {width}x{height} in its file but "
                 f"{stated[0]}x{stated[1]} in the annotations; using the file's size"
             )
-        table, names = index.annotations, self._names[split]
-        categories, boxes, bad_boxes = table.categories, table.boxes, table.bad_boxes
-        crowd, drop_crowd = table.crowd, not self.options.keep_crowd
-        unpack_box, policy = BOX.unpack_from, self.options.box_policy
-        objects = []
-        for row in table.order[table.starts[image]:table.starts[image + 1]]:
-            name, detail = names[categories[row]], None
-            if name is None:
-                reason = "unknown_category"
-            elif row in bad_boxes:
-                reason, detail = bad_boxes[row]
-            elif crowd[row] and drop_crowd:
-                reason = "crowd"
-            else:
-                box, reason = check_box(unpack_box(boxes, 32 * row), width, height, policy)
-                if box is not None:
-                    if reason == "clipped":
-                        self.ledger.clipped(split)
-                    objects.append(DetectionObject(name, box))
-                    continue
-            self.ledger.drop_object(split, file_name, reason or "invalid_box",
-                                    table.annotation_id(row), detail)
+        table = index.annotations
+        objects = self._checked_objects(split, file_name, width, height,
+                                        self._candidates(split, table, image),
+                                        table.annotation_id)
         return DetectionSample(split, image_id, file_name, data, width, height, objects)
 
-    def _drop_image(self, split: str, image: int, reason: str, detail: str) -> None:
-        index = self._files[split]
-        file_name = index.images.file_names[image]
-        self.ledger.drop_image(split, file_name, reason, detail)
-        for row in index.annotations.rows_of(image):
-            self.ledger.drop_object(split, file_name, reason, index.annotations.annotation_id(row))
+    def _candidates(self, split: str, table: Annotations, image: int) -> Iterator[Candidate]:
+        """The image's annotations in file order, the unusable ones with their reason."""
+        names, categories, boxes, bad_boxes = (
+            self._names[split], table.categories, table.boxes, table.bad_boxes)
+        crowd, drop_crowd, unpack_box = table.crowd, not self.options.keep_crowd, BOX.unpack_from
+        for row in table.order[table.starts[image]:table.starts[image + 1]]:
+            name = names[categories[row]]
+            if name is None:
+                yield "", None, "unknown_category", None, row
+            elif row in bad_boxes:
+                yield name, None, *bad_boxes[row], row
+            elif crowd[row] and drop_crowd:
+                yield name, None, "crowd", None, row
+            else:
+                yield name, unpack_box(boxes, 32 * row), None, None, row
 
     @staticmethod
     def detect(src: Path) -> Detection | None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -38,8 +39,9 @@ from dsconv.converters import safe_xml
 from dsconv.converters.base import (
     IMAGE_SUFFIXES,
     SPLIT_ALIASES,
-    DetectionObject,
+    Candidate,
     DetectionSample,
+    ImageProblem,
     IndexedReader,
     Ledger,
     ReaderOptions,
@@ -48,7 +50,7 @@ from dsconv.converters.base import (
     collector_paused,
     unique_ids,
 )
-from dsconv.converters.boxes import Box, check_box
+from dsconv.converters.boxes import Box
 from dsconv.converters.paths import check_inside, resolve_inside
 from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.storage.files import (
@@ -58,7 +60,6 @@ from dsconv.storage.files import (
     read_bytes,
     read_text,
 )
-from dsconv.storage.images import image_problem, read_image
 
 if TYPE_CHECKING:
     from dsconv.converters.detect import Detection
@@ -265,56 +266,38 @@ class VocReader(IndexedReader):
         if image.image is None:
             return self._drop_image(split, image, report_name, "missing_image",
                                     f"no image {image.file_name!r} found")
-        try:
-            path = resolve_inside(self.src, image.image, self.options.allow_outside_root)
-        except ValueError as exc:
-            return self._drop_image(split, image, image.file_name, "unsafe_path", str(exc))
-        try:
-            data, width, height = read_image(path, self.options.max_image_bytes)
-        except FileNotFoundError:
-            return self._drop_image(split, image, report_name, "missing_image",
-                                    f"{path} does not exist")
-        except (OSError, ValueError) as exc:  # incl. not a regular file, over a size bound
-            return self._drop_image(split, image, image.file_name, image_problem(exc), str(exc))
+        loaded = self._load_image(self.src, image.image)
+        if isinstance(loaded, ImageProblem):
+            file = report_name if loaded.reason == "missing_image" else image.file_name
+            return self._drop_image(split, image, file, loaded.reason, loaded.detail)
+        data, width, height = loaded
         if image.size not in (None, (width, height)):
             self.ledger.warn(f"{report_name}: <size> says {image.size[0]}x{image.size[1]} but "
                              f"the image is {width}x{height}; using the image's size")
-        objects = self._objects(split, image, width, height)
+        objects = self._checked_objects(split, report_name, width, height,
+                                        self._candidates(image), _described)
         return DetectionSample(split, image.image_id, image.file_name, data, width, height,
                                objects)
 
-    def _objects(self, split: str, image: _Image, width: int, height: int
-                 ) -> list[DetectionObject]:
-        """The image's usable objects; each other one is a reported drop. (One loop for all
-        of an image's objects: a call per object was a tenth of the time.)"""
-        classes, drop_difficult, policy = (
-            self._classes, not self.options.keep_difficult, self.options.box_policy)
-        objects = []
+    def _candidates(self, image: _Image) -> Iterator[Candidate]:
+        """The image's objects, the unusable ones with their reason."""
+        classes, drop_difficult = self._classes, not self.options.keep_difficult
         for obj in image.objects:
-            reason, detail = obj.problem or (None, None)
-            if reason is None:
-                if obj.name not in classes:
-                    reason = "unknown_class"
-                elif obj.difficult and drop_difficult:
-                    reason = "difficult"
-                else:
-                    box, reason = check_box(obj.box, width, height, policy)
-                    if box is not None:
-                        if reason == "clipped":
-                            self.ledger.clipped(split)
-                        objects.append(DetectionObject(obj.name, box))
-                        continue
-            self.ledger.drop_object(split, image.xml or image.file_name, reason or "invalid_box",
-                                    f"object {obj.number} ({obj.name})", detail)
-        return objects
+            if obj.problem is not None:
+                yield obj.name, None, *obj.problem, obj
+            elif obj.name not in classes:
+                yield obj.name, None, "unknown_class", None, obj
+            elif obj.difficult and drop_difficult:
+                yield obj.name, None, "difficult", None, obj
+            else:
+                yield obj.name, obj.box, None, None, obj
 
     def _drop_image(
         self, split: str, image: _Image, file: str, reason: str, detail: str
     ) -> None:
-        self.ledger.drop_image(split, file, reason, detail)
-        for obj in image.objects:
-            self.ledger.drop_object(split, image.xml or image.file_name, reason,
-                                    f"object {obj.number} ({obj.name})")
+        source = image.xml or image.file_name
+        self._drop_with_objects(split, file, reason, detail,
+                                ((source, _described(obj)) for obj in image.objects))
 
     @staticmethod
     def detect(src: Path) -> Detection | None:
@@ -322,6 +305,11 @@ class VocReader(IndexedReader):
         from dsconv.converters.detect import detect_voc
 
         return detect_voc(src)
+
+
+def _described(obj: _Object) -> str:
+    """An object as the report names it."""
+    return f"object {obj.number} ({obj.name})"
 
 
 def _locate(src: Path, ledger: Ledger, allow_outside: bool) -> tuple[Path, dict[str, _Source]]:

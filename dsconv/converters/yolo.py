@@ -50,8 +50,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from dsconv.converters.base import (
     IMAGE_SUFFIXES,
     SPLIT_ALIASES,
-    DetectionObject,
+    Candidate,
     DetectionSample,
+    ImageProblem,
     IndexedReader,
     Ledger,
     ReaderOptions,
@@ -59,7 +60,7 @@ from dsconv.converters.base import (
     canonical_split,
     unique_ids,
 )
-from dsconv.converters.boxes import Box, check_box
+from dsconv.converters.boxes import Box
 from dsconv.converters.paths import check_inside, resolve_inside
 from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.storage.files import (
@@ -71,7 +72,6 @@ from dsconv.storage.files import (
     open_regular,
     read_text,
 )
-from dsconv.storage.images import read_image
 
 if TYPE_CHECKING:
     import yaml
@@ -344,11 +344,9 @@ class YoloReader(IndexedReader):
         return largest + 1
 
     def _sample(self, split: str, item: _Item) -> DetectionSample | None:
-        allow = self.options.allow_outside_root
-        try:
-            image = resolve_inside(self.root, item.name, allow)
-        except ValueError as exc:
-            return self._refuse(split, item, str(exc))
+        image = self._resolve_image(self.root, item.name)
+        if isinstance(image, ImageProblem):
+            return self._refuse(split, item, image.detail)
         try:
             text = self._label(item.label)
         except (OSError, UnsafeFileError) as exc:
@@ -358,14 +356,14 @@ class YoloReader(IndexedReader):
         except ValueError as exc:
             self.ledger.drop_image(split, item.file_name, "unsafe_path", f"its label: {exc}")
             return None
-        try:
-            data, width, height = read_image(image, self.options.max_image_bytes)
-        except FileNotFoundError:
-            return self._drop_image(split, item, text, "missing_image",
-                                    f"{item.image} does not exist")
-        except (OSError, ValueError) as exc:
-            return self._drop_image(split, item, text, "unreadable_image", str(exc))
-        objects = self._objects(split, item, text, width, height)
+        loaded = self._read_image(image)
+        if isinstance(loaded, ImageProblem):
+            return self._drop_image(split, item, text, loaded.reason, loaded.detail)
+        data, width, height = loaded
+        label = item.label
+        objects = self._checked_objects(split, label, width, height,
+                                        self._candidates(split, text, width, height),
+                                        lambda number: f"{label}:{number}")
         return DetectionSample(split, item.image_id, item.file_name, data, width, height, objects)
 
     def _label(self, name: str) -> str:
@@ -391,16 +389,14 @@ class YoloReader(IndexedReader):
                     raise
         return _label_text(resolve_inside(self.root, name, self.options.allow_outside_root))
 
-    def _objects(self, split: str, item: _Item, text: str, width: int, height: int
-                 ) -> list[DetectionObject]:
-        """The label's lines as objects; each line that cannot be one is a reported drop.
-        (One loop for all of an image's lines: a call per line was a fifth of the time.)"""
-        names, keypoint_fields, policy = (
-            self._names, self._keypoint_fields, self.options.box_policy)
+    def _candidates(self, split: str, text: str, width: int, height: int
+                    ) -> Iterator[Candidate]:
+        """The label's lines as objects in pixels, each line that cannot be one with its
+        reason; the lines read are counted once all are."""
+        names, keypoint_fields = self._names, self._keypoint_fields
         # int() and float() also read `٣`, `０.5` and `1_0`: a label with any non-ASCII
         # character or `_` (almost never) is checked line by line
         check_ascii = not text.isascii() or "_" in text
-        objects = []
         seen = 0
         for number, line in enumerate(_lines(text), 1):
             fields = line.split()
@@ -416,18 +412,12 @@ class YoloReader(IndexedReader):
                 if name is None:
                     raise _BadLine("unknown_class", f"class id {class_id} is not in the class "
                                                     f"names ({len(names)} classes)")
-                box, note = check_box(_pixel_box(values, width, height), width, height, policy)
+                box = _pixel_box(values, width, height)
             except _BadLine as bad:
-                self._drop_line(split, item, number, bad.reason, bad.detail)
+                yield "", None, bad.reason, bad.detail, number
                 continue
-            if box is None:
-                self._drop_line(split, item, number, note or "invalid_box")
-                continue
-            if note == "clipped":
-                self.ledger.clipped(split)
-            objects.append(DetectionObject(name, box))
+            yield name, box, None, None, number
         self.ledger.seen_objects(split, seen)
-        return objects
 
     def _drop_line(self, split: str, item: _Item, number: int, reason: str,
                    detail: str | None = None) -> None:
@@ -451,11 +441,11 @@ class YoloReader(IndexedReader):
 
     def _drop_image(self, split: str, item: _Item, text: str, reason: str, detail: str
                     ) -> None:
-        self.ledger.drop_image(split, item.file_name, reason, detail)
         numbers = _numbered(text)
         self.ledger.seen_objects(split, len(numbers))
-        for number in numbers:
-            self._drop_line(split, item, number, reason)
+        label = item.label
+        self._drop_with_objects(split, item.file_name, reason, detail,
+                                ((label, f"{label}:{number}") for number in numbers))
 
     @staticmethod
     def detect(src: Path) -> Detection | None:
