@@ -11,9 +11,9 @@ from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar, get_args
 
 from dsconv.converters.boxes import OUTSIDE_REASONS, Box, BoxPolicy, check_box
 from dsconv.converters.paths import resolve_inside
@@ -205,24 +205,52 @@ class ReaderOptions:
     max_image_bytes: int = MAX_IMAGE_BYTES  # an image file larger than this is dropped
 
 
-class IndexedReader(ABC):
+@dataclass(frozen=True)
+class DifficultOptions(ReaderOptions):
+    """Options of the formats that mark objects difficult (VOC, DOTA)."""
+
+    keep_difficult: bool = field(default=False, metadata={
+        "help": "Count difficult=1 objects (left out by default, as VOC's own scoring does)."})
+
+
+OptionsT = TypeVar("OptionsT", bound=ReaderOptions)
+
+
+class IndexedReader(ABC, Generic[OptionsT]):
     """A reader that indexes each split up front (annotations only, no pixels), then reads
     the images one at a time as samples are asked for.
 
-    Subclasses set `self._index` (split → items) and `self._vocabulary` in `__init__`, and
-    turn one item into a sample in `_sample` (None when the image is dropped).
+    A subclass names its options class as the type argument (`IndexedReader[VocOptions]`),
+    which becomes its `options_class`; it sets `self._index` (split → items) and
+    `self._vocabulary` in `_index_source`, and turns one item into a sample in `_sample`
+    (None when the image is dropped), with the per-image steps below.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     options_class: ClassVar[type[ReaderOptions]] = ReaderOptions
+    options: OptionsT
     _index: dict[str, Sequence[Any]]
     _vocabulary: Vocabulary
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "options_class" in cls.__dict__:  # named in the class body: that one
+            return
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            for arg in get_args(base):
+                if isinstance(arg, type) and issubclass(arg, ReaderOptions):
+                    cls.options_class = arg
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         self.src = Path(src)
         self.ledger = ledger
-        self.options = coerce_options(self.options_class, options)
+        self.options = coerce_options(self.options_class, options)  # type: ignore[assignment]
+        self._index_source()
+
+    @abstractmethod
+    def _index_source(self) -> None:
+        """Find the splits and index their items (annotations only); set the vocabulary."""
 
     def vocabulary(self) -> Vocabulary:
         return self._vocabulary

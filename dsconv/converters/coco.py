@@ -28,7 +28,6 @@ from dsconv.converters.base import (
     DetectionSample,
     ImageProblem,
     IndexedReader,
-    Ledger,
     ReaderOptions,
     Vocabulary,
     canonical_split,
@@ -63,17 +62,14 @@ class CocoOptions(ReaderOptions):
         "help": "Count iscrowd=1 regions as objects (left out: they are not countable)."})
 
 
-class CocoReader(IndexedReader):
+class CocoReader(IndexedReader[CocoOptions]):
     name: ClassVar[str] = "coco"
     description: ClassVar[str] = (
         "COCO JSON: a Roboflow export (split folders with _annotations.coco.json), "
         "MMDetection (annotations/instances_{split}.json), or one annotation file"
     )
-    options_class: ClassVar[type[ReaderOptions]] = CocoOptions
-    options: CocoOptions
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
+    def _index_source(self) -> None:
         with collector_paused():
             self._files = {split: self._parse(split, file, root)
                            for split, (file, root) in self._locate().items()}

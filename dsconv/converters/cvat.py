@@ -38,7 +38,6 @@ from typing import ClassVar
 from dsconv.converters import safe_xml
 from dsconv.converters.base import (
     SPLIT_ALIASES,
-    Ledger,
     ReaderOptions,
     canonical_split,
     collector_paused,
@@ -54,7 +53,7 @@ POINTS_NEEDED = {"polygon": 3, "polyline": 2}
 BOX_ATTRIBUTES = ("xtl", "ytl", "xbr", "ybr")
 
 
-class CvatReader(ShapeReader):
+class CvatReader(ShapeReader[ReaderOptions]):
     name: ClassVar[str] = "cvat"
     description: ClassVar[str] = (
         "CVAT for images 1.1 XML: annotations.xml beside images/ (boxes, polygons, polylines)"
@@ -65,8 +64,7 @@ class CvatReader(ShapeReader):
         return detect(src)
 
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
+    def _index_source(self) -> None:
         files = _locate(self.src)
         self.root = self.src if self.src.is_dir() else self.src.parent
         labels: list[str] = []

@@ -32,10 +32,9 @@ from dsconv.converters.base import (
     SPLIT_ALIASES,
     Candidate,
     DetectionSample,
+    DifficultOptions,
     ImageProblem,
     IndexedReader,
-    Ledger,
-    ReaderOptions,
     Vocabulary,
     canonical_split,
     collector_paused,
@@ -79,23 +78,18 @@ class _Source:
     labels: str | None
 
 
-@dataclass(frozen=True)
-class DotaOptions(ReaderOptions):
-    keep_difficult: bool = field(default=False, metadata={
-        "help": "Count difficult=1 objects (left out by default, as in VOC)."})
+class DotaOptions(DifficultOptions):
+    """DOTA's options: `keep_difficult`."""
 
 
-class DotaReader(IndexedReader):
+class DotaReader(IndexedReader[DotaOptions]):
     name: ClassVar[str] = "dota"
     description: ClassVar[str] = (
         "DOTA oriented boxes (as axis-aligned boxes): images/ + labelTxt/*.txt with "
         "'x1 y1 … x4 y4 class_name difficult' lines, also in split folders (Roboflow)"
     )
-    options_class: ClassVar[type[ReaderOptions]] = DotaOptions
-    options: DotaOptions
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
+    def _index_source(self) -> None:
         sources = _locate(self.src)
         self._labels_read = 0
         with collector_paused():

@@ -40,7 +40,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from dsconv.converters.base import (
     IMAGE_SUFFIXES,
     SPLIT_ALIASES,
-    Ledger,
     ReaderOptions,
     canonical_split,
     collector_paused,
@@ -76,7 +75,7 @@ class LabelStudioOptions(ReaderOptions):
                 "the export, then its folder)."})
 
 
-class LabelStudioReader(ShapeReader):
+class LabelStudioReader(ShapeReader[LabelStudioOptions]):
     name: ClassVar[str] = "labelstudio"
     description: ClassVar[str] = (
         'Label Studio "JSON" or "JSON-MIN" export (rectanglelabels), images found by file '
@@ -87,11 +86,8 @@ class LabelStudioReader(ShapeReader):
         """`--from auto`: how sure `src` is this format, and why (the module's `detect`)."""
         return detect(src)
 
-    options_class: ClassVar[type[ReaderOptions]] = LabelStudioOptions
-    options: LabelStudioOptions
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
+    def _index_source(self) -> None:
         if not self.src.exists():
             raise InputError(self.src, "no such file or folder")
         base = self.src if self.src.is_dir() else self.src.parent

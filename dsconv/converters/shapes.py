@@ -24,6 +24,7 @@ from dsconv.converters.base import (
     DetectionSample,
     ImageProblem,
     IndexedReader,
+    OptionsT,
     Vocabulary,
     unique_ids,
 )
@@ -64,7 +65,7 @@ class Entry:
     embedded: Callable[[], bytes | None] | None = None  # image bytes the annotation carries
 
 
-class ShapeReader(IndexedReader):
+class ShapeReader(IndexedReader[OptionsT]):
     """Reads the images of an index of `Entry`s; subclasses build `_index` and call
     `_finish` in `__init__`."""
 

@@ -41,10 +41,10 @@ from dsconv.converters.base import (
     SPLIT_ALIASES,
     Candidate,
     DetectionSample,
+    DifficultOptions,
     ImageProblem,
     IndexedReader,
     Ledger,
-    ReaderOptions,
     Vocabulary,
     canonical_split,
     collector_paused,
@@ -164,24 +164,19 @@ def _image_names(folder: Path) -> list[str]:
         return []
 
 
-@dataclass(frozen=True)
-class VocOptions(ReaderOptions):
-    keep_difficult: bool = field(default=False, metadata={
-        "help": "Count difficult=1 objects (left out by default, as VOC's own scoring does)."})
+class VocOptions(DifficultOptions):
+    """Pascal VOC's options: `keep_difficult`."""
 
 
-class VocReader(IndexedReader):
+class VocReader(IndexedReader[VocOptions]):
     name: ClassVar[str] = "voc"
     description: ClassVar[str] = (
         "Pascal VOC XML: Annotations/, JPEGImages/, ImageSets/Main/*.txt, "
         "or XML files next to their images"
     )
-    options_class: ClassVar[type[ReaderOptions]] = VocOptions
-    options: VocOptions
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
-        self.root, sources = _locate(self.src, ledger, self.options.allow_outside_root)
+    def _index_source(self) -> None:
+        self.root, sources = _locate(self.src, self.ledger, self.options.allow_outside_root)
         self._root_prefix = _prefix(self.root, self.src)
         with collector_paused():
             self._index = {split: self._build(split, source)

@@ -54,7 +54,6 @@ from dsconv.converters.base import (
     DetectionSample,
     ImageProblem,
     IndexedReader,
-    Ledger,
     ReaderOptions,
     Vocabulary,
     canonical_split,
@@ -137,16 +136,15 @@ class _YamlLimit(Exception):
         self.place = place
 
 
-class YoloReader(IndexedReader):
+class YoloReader(IndexedReader[ReaderOptions]):
     name: ClassVar[str] = "yolo"
     description: ClassVar[str] = (
         "YOLO: Ultralytics (data.yaml, images/ and labels/ trees) or Darknet "
         "(obj.names or classes.txt, one .txt label beside each image or in Annotations/)"
     )
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
-        layout = _locate(self.src, ledger.warn, self.options.allow_outside_root)
+    def _index_source(self) -> None:
+        layout = _locate(self.src, self.ledger.warn, self.options.allow_outside_root)
         self.root = layout.root
         self._keypoint_fields = layout.keypoint_fields
         self._labels = _LabelFolders(self.root)
@@ -158,7 +156,7 @@ class YoloReader(IndexedReader):
         self._check_labelled(self._unread_labels(layout.settings),
                              layout.names is not None or layout.nc is not None)
         self._names = self._class_names(layout)
-        self._vocabulary = Vocabulary(_ordered_names(self._names, ledger.warn),
+        self._vocabulary = Vocabulary(_ordered_names(self._names, self.ledger.warn),
                                       self.options.noun or "object")
 
     def _collect(self, split: str, sources: list[Path]) -> list[_Item]:
