@@ -25,17 +25,15 @@ VOC corners are 1-based and inclusive: x = xmin − 1, w = xmax − xmin + 1 (an
 y), the exact inverse of what `dsconv.samples.coins` writes.
 """
 
+
 from __future__ import annotations
 
-import io
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from dsconv.converters import safe_xml
 from dsconv.converters.base import (
     IMAGE_SUFFIXES,
     SPLIT_ALIASES,
@@ -50,34 +48,22 @@ from dsconv.converters.base import (
     collector_paused,
     unique_ids,
 )
-from dsconv.converters.boxes import Box
 from dsconv.converters.paths import check_inside, resolve_inside
+from dsconv.converters.voc_xml import VocObject, read_xml
 from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.storage.files import (
-    MAX_LABEL_BYTES,
     MAX_LIST_BYTES,
     UnsafeFileError,
-    read_bytes,
     read_text,
 )
 
 if TYPE_CHECKING:
     from dsconv.converters.detect import Detection
 
+
 ANNOTATION_DIRS = ("Annotations", "annotations")
 IMAGE_DIRS = ("JPEGImages", "images", "Images")
 SET_FILES = ("train", "val", "valid", "validation", "test")
-CORNERS = ("xmin", "ymin", "xmax", "ymax")
-DIFFICULT = frozenset({"1", "true", "1.0"})
-
-
-@dataclass(slots=True)
-class _Object:
-    number: int  # 1-based position among the file's objects, for the report
-    name: str
-    box: Box | None
-    difficult: bool
-    problem: tuple[str, str] | None = None  # (reason, detail) when the object is unusable
 
 
 @dataclass(slots=True)
@@ -87,31 +73,9 @@ class _Image:
     image: str | None  # relative to the dataset folder given; None: no such image file
     xml: str | None  # relative to the dataset root, for the report
     size: tuple[int, int] | None = None
-    objects: list[_Object] = field(default_factory=list)
+    objects: list[VocObject] = field(default_factory=list)
     error: str | None = None  # the XML could not be read: the image is dropped
     refused: str | None = None  # the XML leaves the dataset folder: dropped as unsafe_path
-
-
-@dataclass(slots=True)
-class _Xml:
-    """What one annotation file says: the first `<filename>` and `<size>`, every object."""
-
-    filename: str = ""
-    size: tuple[int, int] | None = None
-    objects: list[_Object] = field(default_factory=list)
-    _seen: set[str] = field(default_factory=set)
-
-    def add(self, element: ET.Element) -> None:
-        """Take in one child of `<annotation>`, complete with its own children."""
-        tag = element.tag
-        if tag == "object":
-            self.objects.append(_object(len(self.objects) + 1, element))
-        elif tag not in self._seen:
-            self._seen.add(tag)
-            if tag == "filename":
-                self.filename = (element.text or "").strip()
-            elif tag == "size":
-                self.size = _size(element)
 
 
 @dataclass(frozen=True)
@@ -230,7 +194,7 @@ class VocReader(IndexedReader[VocOptions]):
         except ValueError as exc:
             image.refused = str(exc)
             return image
-        parsed, image.error = _read_xml(path)
+        parsed, image.error = read_xml(path)
         if parsed is not None:
             found = folder.find(stem, parsed.filename)
             image.file_name = found or Path(parsed.filename).name or stem
@@ -302,7 +266,7 @@ class VocReader(IndexedReader[VocOptions]):
         return detect_voc(src)
 
 
-def _described(obj: _Object) -> str:
+def _described(obj: VocObject) -> str:
     """An object as the report names it."""
     return f"object {obj.number} ({obj.name})"
 
@@ -415,90 +379,3 @@ def _prefix(folder: Path, base: Path) -> str:
     """`folder` relative to `base` as a prefix for the names of its files: `a/b/`, or ''."""
     relative = Path(os.path.relpath(folder, base)).as_posix()
     return "" if relative == "." else relative + "/"
-
-
-STREAM_ABOVE = 1 << 20  # bytes; smaller files parse faster as a whole tree
-
-
-def _read_xml(path: str) -> tuple[_Xml | None, str | None]:
-    """What the file says, or why it cannot be used (with line:col, or why it was not opened:
-    not a regular file, over `MAX_LABEL_BYTES`, no permission, a DOCTYPE: `safe_xml`).
-
-    A large file is parsed as a stream: each child of `<annotation>` is read when it closes
-    and then freed, so memory follows the file's bytes and the objects kept, not the element
-    tree (a 100 MB file of 400,000 objects took 1 GB as a tree). A usual one-image file is
-    parsed whole, which is faster. Files are read whole (`read_bytes`, at most
-    `MAX_LABEL_BYTES`): cheaper per file than a file object and an `fstat`.
-    """
-    try:
-        data = read_bytes(path, MAX_LABEL_BYTES)
-        parsed = _Xml()
-        if len(data) > STREAM_ABOVE:
-            for child in safe_xml.children(io.BytesIO(data), "annotation"):
-                parsed.add(child)
-            return parsed, None
-        root = safe_xml.parse(data)
-        if root.tag != "annotation":
-            return None, f"root element is <{root.tag}>, not <annotation>"
-        for child in root:
-            parsed.add(child)
-        return parsed, None
-    except safe_xml.PARSE_ERRORS as exc:
-        what, place = safe_xml.problem_place(str(exc))
-        return None, f"{place}: {what}" if place else what
-    except safe_xml.WrongRoot as exc:
-        return None, f"root element is <{exc.tag}>, not <annotation>"
-    except safe_xml.Refused as exc:
-        return None, str(exc)
-    except UnsafeFileError as exc:
-        return None, str(exc).removeprefix(f"{path} ")
-    except OSError as exc:
-        return None, f"cannot read: {exc.strerror or exc}"
-
-
-def _size(element: ET.Element) -> tuple[int, int] | None:
-    """`<size>` when it holds positive numbers; otherwise the image header decides."""
-    try:
-        width = int(float(element.findtext("width") or 0))
-        height = int(float(element.findtext("height") or 0))
-    except (ValueError, OverflowError):
-        return None
-    return (width, height) if width > 0 and height > 0 else None
-
-
-def _object(number: int, element: ET.Element) -> _Object:
-    """One `<object>` (its `<part>` children are parts of it, not objects)."""
-    name = (element.findtext("name") or "").strip()
-    difficult = (element.findtext("difficult") or "0").strip().lower() in DIFFICULT
-    bndbox = element.find("bndbox")
-    if not name:
-        return _Object(number, name, None, difficult, ("no_name", "<object> has no <name>"))
-    if bndbox is None:
-        return _Object(number, name, None, difficult, ("no_bbox", "<object> has no <bndbox>"))
-    try:
-        xmin, ymin, xmax, ymax = _corners(bndbox)
-    except ValueError as exc:
-        return _Object(number, name, None, difficult, ("invalid_box", str(exc)))
-    return _Object(number, name, (xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1),
-                   difficult)
-
-
-def _corners(bndbox: ET.Element) -> list[float]:
-    """xmin, ymin, xmax, ymax, in any order (each the first of its name, as for `<name>`).
-
-    The usual file takes the first line (`float` ignores surrounding white space); the loop
-    only runs to say what is wrong."""
-    try:
-        return list(map(float, map(bndbox.findtext, CORNERS)))
-    except (TypeError, ValueError):
-        pass
-    corners = []
-    for tag in CORNERS:
-        text = bndbox.findtext(tag)
-        if text is None:
-            raise ValueError(f"<bndbox> has no <{tag}>")
-        try:
-            corners.append(float(text.strip()))
-        except ValueError as exc:
-            raise ValueError(f"<bndbox>: {exc}") from None
-    return corners
