@@ -39,7 +39,7 @@ from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.storage.files import MAX_ANNOTATION_BYTES, UnsafeFileError, open_regular
 
 if TYPE_CHECKING:
-    from dsconv.converters.detect import Detection
+    from dsconv.converters.probe import Detection
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 PLAIN_FILES = ("annotations.json", ROBOFLOW_FILE, "instances.json")
@@ -317,7 +317,7 @@ class CocoReader(IndexedReader[CocoOptions]):
     @staticmethod
     def detect(src: Path) -> Detection | None:
         """`--from auto`: how sure we are that `src` is COCO, and why."""
-        from dsconv.converters.detect import detect_coco
+        from dsconv.converters.sniffers import detect_coco
 
         return detect_coco(src)
 

@@ -46,7 +46,7 @@ from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.storage.files import MAX_LABEL_BYTES, UnsafeFileError, excerpt, read_text
 
 if TYPE_CHECKING:
-    from dsconv.converters.detect import Detection
+    from dsconv.converters.probe import Detection
 
 LABEL_DIRS = ("labelTxt", "labels")  # Roboflow's DOTA export uses labels/
 HEADERS = ("imagesource:", "gsd:")
@@ -186,7 +186,7 @@ class DotaReader(IndexedReader[DotaOptions]):
     @staticmethod
     def detect(src: Path) -> Detection | None:
         """`--from auto`: how sure we are that `src` is DOTA, and why."""
-        from dsconv.converters.detect import detect_dota
+        from dsconv.converters.sniffers import detect_dota
 
         return detect_dota(src)
 

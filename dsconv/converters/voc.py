@@ -58,7 +58,7 @@ from dsconv.storage.files import (
 )
 
 if TYPE_CHECKING:
-    from dsconv.converters.detect import Detection
+    from dsconv.converters.probe import Detection
 
 
 ANNOTATION_DIRS = ("Annotations", "annotations")
@@ -261,7 +261,7 @@ class VocReader(IndexedReader[VocOptions]):
     @staticmethod
     def detect(src: Path) -> Detection | None:
         """`--from auto`: how sure we are that `src` is VOC, and why."""
-        from dsconv.converters.detect import detect_voc
+        from dsconv.converters.sniffers import detect_voc
 
         return detect_voc(src)
 

@@ -95,7 +95,7 @@ from dsconv.storage.files import (
 
 if TYPE_CHECKING:
 
-    from dsconv.converters.detect import Detection
+    from dsconv.converters.probe import Detection
 
 
 yaml_repr.maxstring = yaml_repr.maxother = 60
@@ -422,6 +422,6 @@ class YoloReader(IndexedReader[ReaderOptions]):
     @staticmethod
     def detect(src: Path) -> Detection | None:
         """`--from auto`: how sure we are that `src` is YOLO, and why."""
-        from dsconv.converters.detect import detect_yolo
+        from dsconv.converters.sniffers import detect_yolo
 
         return detect_yolo(src)
