@@ -21,7 +21,7 @@ from dsconv.converters.yolo import YoloReader
 from dsconv.errors import InputError
 from dsconv.schemas.report import SplitReport
 from dsconv.storage.dataset import iter_rows, read_report
-from dsconv.storage.writer import TEMP_PREFIX
+from dsconv.storage.target import TEMP_PREFIX
 from dsconv.validation import validate_dataset
 from tests.helpers import out_beside, read_all, run_cli, write_image, write_text
 
