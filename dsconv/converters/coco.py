@@ -219,7 +219,8 @@ class CocoReader(IndexedReader[CocoOptions]):
     ) -> tuple[Images, dict[Any, int], set[Any]]:
         """The usable images, their positions by id, and the ids refused as unusable; a
         repeated id or file name is reported, never silently merged."""
-        ids, names, widths, heights = Ints(), [], Ints(), Ints()
+        names: list[str] = []
+        ids, widths, heights = Ints(), Ints(), Ints()
         position: dict[Any, int] = {}
         rejected: set[Any] = set()
         files: set[str] = set()

@@ -68,11 +68,12 @@ class CvatReader(ShapeReader[ReaderOptions]):
         files = _locate(self.src)
         self.root = self.src if self.src.is_dir() else self.src.parent
         labels: list[str] = []
-        self._index = {}
+        index: dict[str, list[Entry]] = {}
         with collector_paused():
             for split, file in files:
                 for name, entries in self._read(file, split, labels).items():
-                    self._index.setdefault(name, []).extend(entries)
+                    index.setdefault(name, []).extend(entries)
+        self._index = dict(index)
         self._finish(labels)
 
     def _read(self, file: Path, split: str | None, labels: list[str]) -> dict[str, list[Entry]]:
@@ -131,7 +132,7 @@ def _locate(src: Path) -> list[tuple[str | None, Path]]:
         return [(None, src)]
     if os.path.lexists(src / ANNOTATION_FILE):  # a FIFO or device is found, then refused
         return [(None, src / ANNOTATION_FILE)]
-    found = [(canonical_split(child.name), child / ANNOTATION_FILE)
+    found: list[tuple[str | None, Path]] = [(canonical_split(child.name), child / ANNOTATION_FILE)
              for child in sorted(src.iterdir())
              if child.name.lower() in SPLIT_ALIASES and child.is_dir()
              and os.path.lexists(child / ANNOTATION_FILE)]

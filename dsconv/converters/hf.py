@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -107,7 +107,7 @@ class HfReader:
         self._vocabulary = self._build_vocabulary()
         self._index = {name: i for i, name in enumerate(self._vocabulary.classes)}
 
-    def _sources(self) -> list[tables.LocalTable | tables.LoadSpec]:
+    def _sources(self) -> Sequence[tables.LocalTable | tables.LoadSpec]:
         path = Path(self.src)
         if path.is_dir():
             found = [p for p in sorted(path.rglob("*")) if p.suffix.lower() in TABLE_SUFFIXES

@@ -94,10 +94,11 @@ class LabelStudioReader(ShapeReader[LabelStudioOptions]):
         self.root = Path(self.options.images_dir) if self.options.images_dir else (
             base / "images" if (base / "images").is_dir() else base)
         self._by_name = _image_index(self.root)
-        self._index = {}
+        index: dict[str, list[Entry]] = {}
         with collector_paused():
             for split, file, tasks in self._exports(base):
-                self._index.setdefault(split, []).extend(self._tasks(file, tasks))
+                index.setdefault(split, []).extend(self._tasks(file, tasks))
+        self._index = dict(index)
         self._finish(())
 
     def _exports(self, base: Path) -> list[tuple[str, Path, list[Any]]]:
@@ -133,6 +134,7 @@ class LabelStudioReader(ShapeReader[LabelStudioOptions]):
                 raise InputError(file, "a task is not a JSON object", f"task {position}")
             task_id = task.get("id", position)
             where = f"task {excerpt(str(task_id), 30)}"
+            results: list[Any] | None
             if isinstance(task.get("data"), dict):
                 reference = _reference(task["data"])
                 results, problem = _chosen(task.get("annotations"), notes)
@@ -329,10 +331,11 @@ def _region(name: str, label: str, kind: str, value: dict[str, Any],
         x, y, w, h = (number(value.get(k)) / 100 for k in ("x", "y", "width", "height"))
         rotation = number(value.get("rotation") or 0)
         if rotation % 360:
-            size = (result.get("original_width"), result.get("original_height"))
-            if not all(isinstance(v, int | float) and v > 0 for v in size):
+            width, height = result.get("original_width"), result.get("original_height")
+            if not (isinstance(width, int | float) and width > 0
+                    and isinstance(height, int | float) and height > 0):
                 raise ValueError("a rotated box needs original_width and original_height")
-            return Shape(name, label, rotated_fraction((x, y, w, h), rotation, *size),
+            return Shape(name, label, rotated_fraction((x, y, w, h), rotation, width, height),
                          relative=True)
         return Shape(name, label, (x, y, w, h), relative=True)
     except ValueError as exc:

@@ -157,6 +157,7 @@ class VocReader(IndexedReader[VocOptions]):
         self.ledger.split(split)
         folder = _ImageFolder(source.images, _prefix(source.images, self.src))
         annotations = _prefix(source.annotations, self.root)
+        units: list[tuple[str, str | None]]
         if source.stems is None:
             units = [(os.path.splitext(name)[0], annotations + name)
                      for name in _xml_names(source.annotations)]

@@ -130,7 +130,7 @@ def bndbox_corners(bndbox: ET.Element) -> list[float]:
     The usual file takes the first line (`float` ignores surrounding white space); the loop
     only runs to say what is wrong."""
     try:
-        return list(map(float, map(bndbox.findtext, CORNERS)))
+        return [float(bndbox.findtext(tag)) for tag in CORNERS]  # type: ignore[arg-type]
     except (TypeError, ValueError):
         pass
     corners = []
