@@ -76,6 +76,7 @@ from dsconv.converters.yolo_labels import (
     parse_class_id,
     parse_line,
     pixel_box,
+    unread_labels,
 )
 from dsconv.converters.yolo_layout import (
     MAX_CLASSES,
@@ -235,23 +236,9 @@ class YoloReader(IndexedReader[ReaderOptions]):
     def _unread_labels(self, settings: list[Path]) -> list[str]:
         """`.txt` files under the root that look like labels but that no image uses and no
         orphan scan saw (a label folder the layout does not name): they must not vanish."""
-        root = os.fspath(self.root)
-        if root.rstrip(os.sep) in self._scanned:  # labels beside the images from the root down
-            return []
         known = {item.label for items in self._index.values() for item in items}
         known.update(relative_path(os.fspath(path), self.root) for path in settings)
-        unread = []
-        for path in sorted(files_under(root, is_text, skip_hidden=True,
-                                        skip=frozenset(self._scanned)), key=path_order):
-            name = relative_path(path, self.root)
-            if name in known or os.path.basename(path).lower() in NOT_LABELS:
-                continue
-            try:
-                if looks_like_labels(label_head(path)):
-                    unread.append(name)
-            except (OSError, UnsafeFileError):
-                continue  # not a file that can be read: not one that could be a label
-        return unread
+        return unread_labels(self.root, self._scanned, known)
 
     def _check_labelled(self, unread: list[str], has_classes: bool) -> None:
         """No label file at all (for an image or without one) and nothing naming classes:

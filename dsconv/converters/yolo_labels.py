@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dsconv.converters.boxes import Box
+from dsconv.converters.yolo_files import files_under, is_text, path_order, relative_path
+from dsconv.converters.yolo_layout import NOT_LABELS
 from dsconv.storage.files import (
     MAX_LABEL_BYTES,
     FileTooLargeError,
+    UnsafeFileError,
     excerpt,
     open_regular,
 )
@@ -156,3 +160,23 @@ def pixel_box(values: list[float], width: int, height: int) -> Box:
     xs, ys = values[0::2], values[1::2]
     return (min(xs) * width, min(ys) * height,
             (max(xs) - min(xs)) * width, (max(ys) - min(ys)) * height)
+
+
+def unread_labels(root: Path, scanned: Collection[str], known: set[str]) -> list[str]:
+    """Files under `root` that look like YOLO labels (by their first bytes) but are none of
+    the `known` names and lie in no `scanned` folder (searched for labels already)."""
+    top = os.fspath(root)
+    if top.rstrip(os.sep) in scanned:  # labels beside the images from the root down
+        return []
+    unread = []
+    for path in sorted(files_under(top, is_text, skip_hidden=True, skip=frozenset(scanned)),
+                       key=path_order):
+        name = relative_path(path, root)
+        if name in known or os.path.basename(path).lower() in NOT_LABELS:
+            continue
+        try:
+            if looks_like_labels(label_head(path)):
+                unread.append(name)
+        except (OSError, UnsafeFileError):
+            continue  # not a file that can be read: not one that could be a label
+    return unread
