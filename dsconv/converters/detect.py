@@ -11,7 +11,6 @@ never opening anything but a regular file inside the folder (`dsconv.storage.fil
 reader's `NoAnnotationsError` into one line that also says what the folder does look like.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,8 +24,6 @@ from dsconv.errors import DsconvError, NoAnnotationsError
 AUTO = "auto"
 MIN_CONFIDENCE = 0.5  # below this a format is listed as a weak sign, never chosen
 MARGIN = 0.05  # two formats this close are equally sure: ambiguous
-
-
 # The command a format's own conversion has; other formats go through `dsconv convert`.
 COMMANDS = {"coco": "coco-to-vqa", "yolo": "yolo-to-vqa", "voc": "voc-to-vqa"}
 

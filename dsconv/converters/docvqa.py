@@ -13,7 +13,6 @@ given file's folder); the data files and every image path they name resolve insi
 bounded).
 """
 
-
 from __future__ import annotations
 
 import contextlib

@@ -21,7 +21,6 @@ clipped or dropped as always, and the report says how many did under the format 
 many of them mean the format is wrong.
 """
 
-
 from __future__ import annotations
 
 import os

@@ -25,7 +25,6 @@ VOC corners are 1-based and inclusive: x = xmin − 1, w = xmax − xmin + 1 (an
 y), the exact inverse of what `dsconv.samples.coins` writes.
 """
 
-
 from __future__ import annotations
 
 import os

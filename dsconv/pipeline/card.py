@@ -10,7 +10,6 @@ Markdown with HTML: every such text goes in escaped (`dsconv.pipeline.markdown`)
 shows as written and never becomes markup.
 """
 
-
 from __future__ import annotations
 
 import os

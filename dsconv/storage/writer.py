@@ -19,7 +19,6 @@ and locked by it (`TempFolder`), so the clean-up of killed runs' leftovers only 
 host's provably dead ones, never another node's work in progress on a shared filesystem.
 """
 
-
 from __future__ import annotations
 
 import contextlib
@@ -41,11 +40,6 @@ from dsconv.storage.layout import (
     arrow_schema,
     shard_name,
 )
-
-try:
-    import fcntl
-except ImportError:  # Windows: the process id alone tells a live writer
-    fcntl = None  # type: ignore[assignment]
 from dsconv.storage.target import (
     HOST,
     TEMP_PREFIX,
@@ -57,8 +51,6 @@ from dsconv.storage.target import (
 
 ROWS_PER_GROUP = 100  # the Hub viewer reads a row group at a time; images make rows large
 IMAGE_BYTES_PER_GROUP = 32 * 1024 * 1024  # fewer rows a group when images are large: a group
-
-
 # is held in memory twice (converting, writing), so 100 phone photos of 5 MB would take 1 GB
 BYTES_PER_SHARD = 500 * 1024 * 1024
 
