@@ -134,7 +134,7 @@ def _checks(
                 split, REPORT_FILE, None, None,
                 f"report says {report.splits[split].rows} rows, shards hold {result.rows[split]}",
             ), None
-    if report is not None and _detection(report) and sum(result.rows.values()):
+    if report is not None and _detection(report) and any(result.rows.values()):
         if not report.classes:
             yield Problem("-", REPORT_FILE, None, None,
                           "no classes: a detection dataset's questions need its classes"), None

@@ -9,22 +9,24 @@ from __future__ import annotations
 import gc
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar, get_args
 
-from dsconv.converters.boxes import OUTSIDE_REASONS, BoxPolicy
+from dsconv.converters.boxes import OUTSIDE_REASONS, Box, BoxPolicy, check_box
+from dsconv.converters.paths import resolve_inside
 from dsconv.errors import InputError
 from dsconv.schemas.report import Drop, SplitReport
-from dsconv.schemas.samples import (  # noqa: F401  (readers import the sample types from here)
+from dsconv.schemas.samples import (
     DetectionObject,
     DetectionSample,
     DocumentSample,
     Vocabulary,
 )
 from dsconv.storage.files import MAX_IMAGE_BYTES
+from dsconv.storage.images import image_problem, read_image
 from dsconv.storage.layout import split_sort_key
 
 Key = tuple[int, int]  # (split position, item position): where in the source a record was made
@@ -203,24 +205,52 @@ class ReaderOptions:
     max_image_bytes: int = MAX_IMAGE_BYTES  # an image file larger than this is dropped
 
 
-class IndexedReader(ABC):
+@dataclass(frozen=True)
+class DifficultOptions(ReaderOptions):
+    """Options of the formats that mark objects difficult (VOC, DOTA)."""
+
+    keep_difficult: bool = field(default=False, metadata={
+        "help": "Count difficult=1 objects (left out by default, as VOC's own scoring does)."})
+
+
+OptionsT = TypeVar("OptionsT", bound=ReaderOptions)
+
+
+class IndexedReader(ABC, Generic[OptionsT]):
     """A reader that indexes each split up front (annotations only, no pixels), then reads
     the images one at a time as samples are asked for.
 
-    Subclasses set `self._index` (split → items) and `self._vocabulary` in `__init__`, and
-    turn one item into a sample in `_sample` (None when the image is dropped).
+    A subclass names its options class as the type argument (`IndexedReader[VocOptions]`),
+    which becomes its `options_class`; it sets `self._index` (split → items) and
+    `self._vocabulary` in `_index_source`, and turns one item into a sample in `_sample`
+    (None when the image is dropped), with the per-image steps below.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     options_class: ClassVar[type[ReaderOptions]] = ReaderOptions
+    options: OptionsT
     _index: dict[str, Sequence[Any]]
     _vocabulary: Vocabulary
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "options_class" in cls.__dict__:  # named in the class body: that one
+            return
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            for arg in get_args(base):
+                if isinstance(arg, type) and issubclass(arg, ReaderOptions):
+                    cls.options_class = arg
 
     def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
         self.src = Path(src)
         self.ledger = ledger
-        self.options = coerce_options(self.options_class, options)
+        self.options = coerce_options(self.options_class, options)  # type: ignore[assignment]
+        self._index_source()
+
+    @abstractmethod
+    def _index_source(self) -> None:
+        """Find the splits and index their items (annotations only); set the vocabulary."""
 
     def vocabulary(self) -> Vocabulary:
         return self._vocabulary
@@ -249,8 +279,73 @@ class IndexedReader(ABC):
     @abstractmethod
     def _sample(self, split: str, item: Any) -> DetectionSample | None: ...
 
+    # The per-image steps every reader takes, in the order it takes them.
+
+    def _load_image(self, root: Path | str, name: str) -> tuple[bytes, int, int] | ImageProblem:
+        """The image `name` (relative to `root`) resolved inside the dataset folder and read:
+        its bytes and upright size, or why it cannot be used."""
+        path = self._resolve_image(root, name)
+        return path if isinstance(path, ImageProblem) else self._read_image(path)
+
+    def _resolve_image(self, root: Path | str, name: str) -> str | ImageProblem:
+        """The path to read `name` (relative to `root`) at, checked to stay inside the dataset
+        folder unless `allow_outside_root` (`unsafe_path` otherwise)."""
+        try:
+            return resolve_inside(root, name, self.options.allow_outside_root)
+        except ValueError as exc:
+            return ImageProblem("unsafe_path", str(exc))
+
+    def _read_image(self, path: str) -> tuple[bytes, int, int] | ImageProblem:
+        """A resolved image's bytes and upright size, read bounded (`max_image_bytes`), or why
+        not: `missing_image`, `image_too_large` (over the byte or pixel bound) or
+        `unreadable_image` (not a regular file, not a whole image)."""
+        try:
+            return read_image(path, self.options.max_image_bytes)
+        except FileNotFoundError:
+            return ImageProblem("missing_image", f"{path} does not exist")
+        except (OSError, ValueError) as exc:
+            return ImageProblem(image_problem(exc), str(exc))
+
+    def _drop_with_objects(self, split: str, file: str, reason: str, detail: str | None,
+                           objects: Iterable[tuple[str, str | None]]) -> None:
+        """An image that cannot be used: dropped, and each of its objects (`(file the object
+        is in, annotation)`) with it, for the same reason: no object goes unreported."""
+        self.ledger.drop_image(split, file, reason, detail)
+        for source, annotation in objects:
+            self.ledger.drop_object(split, source, reason, annotation)
+
+    def _checked_objects(self, split: str, file: str, width: int, height: int,
+                         candidates: Iterable[Candidate], describe: Callable[[Any], str | None]
+                         ) -> list[DetectionObject]:
+        """The objects whose box holds in a `width` x `height` image under the box policy;
+        every other candidate (one the reader already found unusable, or a box outside the
+        image) is a reported drop in `file`, its annotation named by `describe(reference)`.
+        One loop for all of an image's objects: a call per object was a tenth of the time."""
+        policy, ledger = self.options.box_policy, self.ledger
+        objects = []
+        for name, box, reason, detail, reference in candidates:
+            if reason is None and box is not None:
+                kept, reason = check_box(box, width, height, policy)
+                if kept is not None:
+                    if reason == "clipped":
+                        ledger.clipped(split)
+                    objects.append(DetectionObject(name, kept))
+                    continue
+            ledger.drop_object(split, file, reason or "invalid_box", describe(reference), detail)
+        return objects
+
 
 Sample = DetectionSample | DocumentSample
+# An object as a reader found it: class name, box (x, y, w, h pixels), why it is unusable and
+# a detail (None, None when it is usable), and what the report names it by (`describe`).
+Candidate = tuple[str, Box | None, str | None, str | None, Any]
+
+
+class ImageProblem(NamedTuple):
+    """Why an image cannot be used: the drop reason and its detail."""
+
+    reason: str
+    detail: str
 
 
 class Reader(Protocol):

@@ -16,236 +16,33 @@ import io
 import json
 import math
 import os
-import struct
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dsconv.converters.base import (
-    DetectionObject,
+    Candidate,
     DetectionSample,
+    ImageProblem,
     IndexedReader,
-    Ledger,
     ReaderOptions,
     Vocabulary,
     canonical_split,
     collector_paused,
 )
-from dsconv.converters.boxes import check_box
-from dsconv.converters.paths import check_inside, resolve_inside
+from dsconv.converters.coco_columns import BOX, Annotations, Images, Ints, Row, Texts
+from dsconv.converters.paths import check_inside
 from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.storage.files import MAX_ANNOTATION_BYTES, UnsafeFileError, open_regular
-from dsconv.storage.images import image_problem, read_image
 
 if TYPE_CHECKING:
-    from dsconv.converters.detect import Detection
+    from dsconv.converters.probe import Detection
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 PLAIN_FILES = ("annotations.json", ROBOFLOW_FILE, "instances.json")
-
-
-class _Row(int):
-    """What the JSON parser leaves in an annotation's place: its row in `_Annotations`.
-
-    A distinct type, so that a literal number in the `annotations` list is still malformed;
-    never a box coordinate, so that an annotation nested in a `bbox` still makes it invalid.
-    """
-
-    __slots__ = ()
-
-    def __float__(self) -> float:
-        raise TypeError("an annotation is not a number")
-
-
-class _Ints:
-    """A column of JSON values that are nearly always integers (ids, sizes).
-
-    An int64 array, 8 bytes a row instead of a pointer and an int object (36 bytes);
-    None has a reserved value, any other value (text, a float, a huge int) is kept by row.
-    """
-
-    __slots__ = ("_has_none", "_others", "_values")
-
-    def __init__(self) -> None:
-        self._values = array("q")
-        self._others: dict[int, Any] = {}
-        self._has_none = False
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def append(self, value: Any) -> None:
-        if value.__class__ is int and _OTHER < value <= _INT64_MAX:
-            self._values.append(value)
-        elif value is None:
-            self._values.append(_NONE)
-            self._has_none = True
-        else:
-            self._others[len(self._values)] = value
-            self._values.append(_OTHER)
-
-    def __getitem__(self, row: int) -> Any:
-        value = self._values[row]
-        if value > _OTHER:
-            return value
-        return None if value == _NONE else self._others[row]
-
-    def __setitem__(self, row: int, value: Any) -> None:
-        self._others[row] = value
-        self._values[row] = _OTHER
-
-    def compact(self) -> _Ints | array:
-        """The plain array when every value is an int (the usual case), so that reading a
-        value costs no Python call; else the column itself."""
-        return self if self._others or self._has_none else self._values
-
-
-_NONE, _OTHER, _INT64_MAX = -(2**63), -(2**63) + 1, 2**63 - 1
-_BOX = struct.Struct("4d")  # one row of `_Annotations.boxes`
-
-
-class _Annotations:
-    """The annotations of one COCO file, in columns, one row per annotation.
-
-    Memory: COCO-2017 train has 860k annotations. As Python objects (a record, a tuple of four
-    floats, an id string, ints) they took ~300 bytes each and most of a conversion's memory;
-    here a row is ~50 bytes (box 32, id 8, category 4, crowd 1, its place in `order` 4).
-
-    Rows are made by `add`, the JSON parser's object hook, in the order annotation objects
-    are parsed; `group` then keeps the rows the `annotations` list holds, image by image.
-    """
-
-    def __init__(self) -> None:
-        self.boxes = array("d")  # x, y, w, h of row r at 4r … 4r+3 (zeros when bad)
-        self.bad_boxes: dict[int, tuple[str, str | None]] = {}  # row → why it has no box
-        self.ids: _Ints | array = _Ints()  # as in the file; None becomes "#{position}"
-        self.categories = array("I")  # row → index in category_values
-        self.category_values: list[Any] = []  # distinct category_id values, as parsed
-        self.crowd = bytearray()
-        self.image_ids = _Ints()  # emptied by `group`
-        self.order = array("I")  # rows grouped by image, in file order within an image
-        self.starts = array("I")  # image k's rows: order[starts[k]:starts[k + 1]]
-        self._codes: dict[Any, int] = {}
-
-    def add(self, obj: dict[str, Any]) -> dict[str, Any] | _Row:
-        """Called by the JSON parser for every object: an annotation becomes a row at once,
-        so the polygons, areas and extra keys of 860k annotations never pile up."""
-        if "image_id" not in obj or "category_id" not in obj:
-            return obj
-        row = len(self.crowd)
-        self.image_ids.append(obj["image_id"])
-        self.ids.append(obj.get("id"))
-        self.categories.append(self._code(obj["category_id"]))
-        self.crowd.append(1 if obj.get("iscrowd", 0) else 0)
-        box = obj.get("bbox")
-        if box.__class__ is list and len(box) == 4:
-            # true/false are ints to Python (and to `fromlist`): never coordinates
-            if (box[0].__class__ is bool or box[1].__class__ is bool
-                    or box[2].__class__ is bool or box[3].__class__ is bool):
-                return self._bad_box(row, "invalid_box", "bbox holds true/false, not numbers")
-            try:
-                self.boxes.fromlist(box)  # all or nothing
-                return _Row(row)
-            except (TypeError, ValueError, OverflowError):
-                try:  # text such as "12.5" is a number to float()
-                    self.boxes.fromlist([float(v) for v in box])
-                    return _Row(row)
-                except (TypeError, ValueError, OverflowError):
-                    pass
-        if box is None:
-            return self._bad_box(row, "no_bbox", None)
-        return self._bad_box(row, "invalid_box", "bbox is not a list of four numbers")
-
-    def _bad_box(self, row: int, reason: str, detail: str | None) -> _Row:
-        self.bad_boxes[row] = (reason, detail)
-        self.boxes.fromlist([0.0, 0.0, 0.0, 0.0])
-        return _Row(row)
-
-    def _code(self, category_id: Any) -> int:
-        """Equal category ids share a code (they key the same category); a list or object,
-        which keys nothing, gets one of its own."""
-        try:
-            return self._codes[category_id]
-        except KeyError:
-            code = self._codes[category_id] = len(self.category_values)
-        except TypeError:
-            code = len(self.category_values)
-        self.category_values.append(category_id)
-        return code
-
-    def box(self, row: int) -> tuple[float, float, float, float]:
-        return _BOX.unpack_from(self.boxes, 32 * row)
-
-    def same(self, row: int, other: int) -> bool:
-        """Same category and box (the image is compared by the caller)."""
-        if self.categories[row] != self.categories[other]:
-            return False
-        reason = self.bad_boxes.get(row)
-        if reason is not None or other in self.bad_boxes:
-            return reason == self.bad_boxes.get(other)
-        return self.box(row) == self.box(other)
-
-    def annotation_id(self, row: int) -> str:
-        """The id drops are reported with."""
-        return str(self.ids[row])
-
-    def group(self, rows: array, images: array, n_images: int) -> None:
-        """Keep `rows` (in file order), `images[i]` being the image of `rows[i]`, grouped by
-        image; drop what only parsing needed."""
-        counts = [0] * n_images
-        for k in images:
-            counts[k] += 1
-        self.starts = array("I", accumulate(counts, initial=0))
-        if all(a <= b for a, b in pairwise(images)):  # the usual order: no sort
-            self.order = rows
-        else:
-            self.order = array("I", bytes(4 * len(rows)))
-            place = self.starts[:-1]
-            for row, k in zip(rows, images, strict=True):
-                self.order[place[k]] = row
-                place[k] += 1
-        self.image_ids, self._codes = _Ints(), {}
-        if isinstance(self.ids, _Ints):
-            self.ids = self.ids.compact()
-
-    def rows_of(self, image: int) -> array:
-        return self.order[self.starts[image]:self.starts[image + 1]]
-
-
-class _Texts:
-    """Strings kept as one: `texts[k]` is a slice. A list of 100k file names costs ~90 bytes
-    a name, and names made by the JSON parser also pin the parser's arenas around them (the
-    image objects they were parsed with): ~400 bytes an image of resident memory."""
-
-    __slots__ = ("_ends", "_joined")
-
-    def __init__(self, texts: list[str]) -> None:
-        self._joined = "".join(texts)
-        self._ends = array("q", accumulate(map(len, texts), initial=0))
-
-    def __len__(self) -> int:
-        return len(self._ends) - 1
-
-    def __getitem__(self, k: int) -> str:
-        return self._joined[self._ends[k]:self._ends[k + 1]]
-
-
-@dataclass
-class _Images:
-    """The usable images of one file, in columns; an image is its position. Ids and sizes are
-    as in the file: str() of an id is the sample's image_id, a missing width is None."""
-
-    ids: _Ints | array
-    file_names: _Texts
-    widths: _Ints | array
-    heights: _Ints | array
-
-    def __len__(self) -> int:
-        return len(self.file_names)
 
 
 @dataclass
@@ -253,8 +50,8 @@ class _SplitIndex:
     file: Path
     images_root: Path
     categories: dict[Any, dict[str, Any]]
-    images: _Images
-    annotations: _Annotations
+    images: Images
+    annotations: Annotations
 
 
 @dataclass(frozen=True)
@@ -265,17 +62,14 @@ class CocoOptions(ReaderOptions):
         "help": "Count iscrowd=1 regions as objects (left out: they are not countable)."})
 
 
-class CocoReader(IndexedReader):
+class CocoReader(IndexedReader[CocoOptions]):
     name: ClassVar[str] = "coco"
     description: ClassVar[str] = (
         "COCO JSON: a Roboflow export (split folders with _annotations.coco.json), "
         "MMDetection (annotations/instances_{split}.json), or one annotation file"
     )
-    options_class: ClassVar[type[ReaderOptions]] = CocoOptions
-    options: CocoOptions
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
+    def _index_source(self) -> None:
         with collector_paused():
             self._files = {split: self._parse(split, file, root)
                            for split, (file, root) in self._locate().items()}
@@ -329,7 +123,7 @@ class CocoReader(IndexedReader):
                                    "(use --allow-outside-root)") from None
 
     def _parse(self, split: str, file: Path, root: Path) -> _SplitIndex:
-        table = _Annotations()
+        table = Annotations()
         try:
             data = _load_json(file, table.add)
             for key in ("images", "annotations", "categories"):
@@ -346,7 +140,7 @@ class CocoReader(IndexedReader):
         return _SplitIndex(file, root, categories, images, table)
 
     def _check_annotations(
-        self, split: str, file: Path, items: list[Any], table: _Annotations,
+        self, split: str, file: Path, items: list[Any], table: Annotations,
         position: dict[Any, int], rejected: set[Any],
     ) -> tuple[array, array]:
         """The rows to keep, in file order, and their images' positions. Annotations whose
@@ -360,7 +154,7 @@ class CocoReader(IndexedReader):
         seen: dict[Any, int] | None = None
         last: float = -math.inf
         for i, row in enumerate(items):
-            if row.__class__ is not _Row:
+            if row.__class__ is not Row:
                 raise InputError(
                     file, "annotation needs 'image_id' and 'category_id'", f"annotations[{i}]"
                 )
@@ -422,10 +216,11 @@ class CocoReader(IndexedReader):
 
     def _images(
         self, split: str, file: Path, items: list[Any]
-    ) -> tuple[_Images, dict[Any, int], set[Any]]:
+    ) -> tuple[Images, dict[Any, int], set[Any]]:
         """The usable images, their positions by id, and the ids refused as unusable; a
         repeated id or file name is reported, never silently merged."""
-        ids, names, widths, heights = _Ints(), [], _Ints(), _Ints()
+        names: list[str] = []
+        ids, widths, heights = Ints(), Ints(), Ints()
         position: dict[Any, int] = {}
         rejected: set[Any] = set()
         files: set[str] = set()
@@ -450,7 +245,7 @@ class CocoReader(IndexedReader):
             names.append(name)
             widths.append(image.get("width"))
             heights.append(image.get("height"))
-        images = _Images(ids.compact(), _Texts(names), widths.compact(), heights.compact())
+        images = Images(ids.compact(), Texts(names), widths.compact(), heights.compact())
         return images, position, rejected
 
     def _build_vocabulary(self) -> tuple[Vocabulary, dict[tuple[str, Any], str]]:
@@ -484,17 +279,13 @@ class CocoReader(IndexedReader):
         index = self._files[split]
         images = index.images
         file_name = images.file_names[image]
-        try:
-            path = resolve_inside(index.images_root, file_name,
-                                  self.options.allow_outside_root)
-        except ValueError as exc:
-            return self._drop_image(split, image, "unsafe_path", str(exc))
-        try:
-            data, width, height = read_image(path, self.options.max_image_bytes)
-        except FileNotFoundError:
-            return self._drop_image(split, image, "missing_image", f"{path} does not exist")
-        except (OSError, ValueError) as exc:  # incl. not a regular file, over a size bound
-            return self._drop_image(split, image, image_problem(exc), str(exc))
+        loaded = self._load_image(index.images_root, file_name)
+        if isinstance(loaded, ImageProblem):
+            annotations = index.annotations
+            return self._drop_with_objects(
+                split, file_name, loaded.reason, loaded.detail,
+                ((file_name, annotations.annotation_id(row)) for row in annotations.rows_of(image)))
+        data, width, height = loaded
         image_id = str(images.ids[image])
         stated = (images.widths[image], images.heights[image])
         if stated not in ((width, height), (None, None)):
@@ -502,41 +293,32 @@ class CocoReader(IndexedReader):
                 f"{index.file.name}: image {image_id} is {width}x{height} in its file but "
                 f"{stated[0]}x{stated[1]} in the annotations; using the file's size"
             )
-        table, names = index.annotations, self._names[split]
-        categories, boxes, bad_boxes = table.categories, table.boxes, table.bad_boxes
-        crowd, drop_crowd = table.crowd, not self.options.keep_crowd
-        unpack_box, policy = _BOX.unpack_from, self.options.box_policy
-        objects = []
-        for row in table.order[table.starts[image]:table.starts[image + 1]]:
-            name, detail = names[categories[row]], None
-            if name is None:
-                reason = "unknown_category"
-            elif row in bad_boxes:
-                reason, detail = bad_boxes[row]
-            elif crowd[row] and drop_crowd:
-                reason = "crowd"
-            else:
-                box, reason = check_box(unpack_box(boxes, 32 * row), width, height, policy)
-                if box is not None:
-                    if reason == "clipped":
-                        self.ledger.clipped(split)
-                    objects.append(DetectionObject(name, box))
-                    continue
-            self.ledger.drop_object(split, file_name, reason or "invalid_box",
-                                    table.annotation_id(row), detail)
+        table = index.annotations
+        objects = self._checked_objects(split, file_name, width, height,
+                                        self._candidates(split, table, image),
+                                        table.annotation_id)
         return DetectionSample(split, image_id, file_name, data, width, height, objects)
 
-    def _drop_image(self, split: str, image: int, reason: str, detail: str) -> None:
-        index = self._files[split]
-        file_name = index.images.file_names[image]
-        self.ledger.drop_image(split, file_name, reason, detail)
-        for row in index.annotations.rows_of(image):
-            self.ledger.drop_object(split, file_name, reason, index.annotations.annotation_id(row))
+    def _candidates(self, split: str, table: Annotations, image: int) -> Iterator[Candidate]:
+        """The image's annotations in file order, the unusable ones with their reason."""
+        names, categories, boxes, bad_boxes = (
+            self._names[split], table.categories, table.boxes, table.bad_boxes)
+        crowd, drop_crowd, unpack_box = table.crowd, not self.options.keep_crowd, BOX.unpack_from
+        for row in table.order[table.starts[image]:table.starts[image + 1]]:
+            name = names[categories[row]]
+            if name is None:
+                yield "", None, "unknown_category", None, row
+            elif row in bad_boxes:
+                yield name, None, *bad_boxes[row], row
+            elif crowd[row] and drop_crowd:
+                yield name, None, "crowd", None, row
+            else:
+                yield name, unpack_box(boxes, 32 * row), None, None, row
 
     @staticmethod
     def detect(src: Path) -> Detection | None:
         """`--from auto`: how sure we are that `src` is COCO, and why."""
-        from dsconv.converters.detect import detect_coco
+        from dsconv.converters.sniffers import detect_coco
 
         return detect_coco(src)
 
@@ -545,7 +327,7 @@ def _load_json(file: Path, hook: Callable[[dict[str, Any]], Any]) -> dict[str, A
     """Parse an annotation file, dropping what we never read as it is parsed.
 
     Polygons are most of a COCO file's objects: compacting annotations in the object hook
-    (`_Annotations.add`) and reading text rather than bytes (with the collector paused by the
+    (`Annotations.add`) and reading text rather than bytes (with the collector paused by the
     caller) takes COCO-2017-train from 3.5 GB peak and 20 s to about 1 GB and 6 s. The file
     is opened as `open_regular` allows (a regular file within `MAX_ANNOTATION_BYTES`).
     """

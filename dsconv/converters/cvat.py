@@ -29,16 +29,15 @@ from __future__ import annotations
 import math
 import os
 import posixpath
-import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, ClassVar
-from xml.parsers import expat
+from typing import ClassVar
 
+from dsconv.converters import safe_xml
 from dsconv.converters.base import (
     SPLIT_ALIASES,
-    Ledger,
     ReaderOptions,
     canonical_split,
     collector_paused,
@@ -52,10 +51,9 @@ from dsconv.storage.files import MAX_ANNOTATION_BYTES, UnsafeFileError, excerpt,
 ANNOTATION_FILE = "annotations.xml"
 POINTS_NEEDED = {"polygon": 3, "polyline": 2}
 BOX_ATTRIBUTES = ("xtl", "ytl", "xbr", "ybr")
-EXPAT_PLACE = re.compile(r": line (\d+), column (\d+)$")
 
 
-class CvatReader(ShapeReader):
+class CvatReader(ShapeReader[ReaderOptions]):
     name: ClassVar[str] = "cvat"
     description: ClassVar[str] = (
         "CVAT for images 1.1 XML: annotations.xml beside images/ (boxes, polygons, polylines)"
@@ -66,16 +64,16 @@ class CvatReader(ShapeReader):
         return detect(src)
 
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
+    def _index_source(self) -> None:
         files = _locate(self.src)
         self.root = self.src if self.src.is_dir() else self.src.parent
         labels: list[str] = []
-        self._index = {}
+        index: dict[str, list[Entry]] = {}
         with collector_paused():
             for split, file in files:
                 for name, entries in self._read(file, split, labels).items():
-                    self._index.setdefault(name, []).extend(entries)
+                    index.setdefault(name, []).extend(entries)
+        self._index = dict(index)
         self._finish(labels)
 
     def _read(self, file: Path, split: str | None, labels: list[str]) -> dict[str, list[Entry]]:
@@ -134,7 +132,7 @@ def _locate(src: Path) -> list[tuple[str | None, Path]]:
         return [(None, src)]
     if os.path.lexists(src / ANNOTATION_FILE):  # a FIFO or device is found, then refused
         return [(None, src / ANNOTATION_FILE)]
-    found = [(canonical_split(child.name), child / ANNOTATION_FILE)
+    found: list[tuple[str | None, Path]] = [(canonical_split(child.name), child / ANNOTATION_FILE)
              for child in sorted(src.iterdir())
              if child.name.lower() in SPLIT_ALIASES and child.is_dir()
              and os.path.lexists(child / ANNOTATION_FILE)]
@@ -275,15 +273,7 @@ def _prefix(folder: Path, root: Path) -> str:
     return "" if relative == "." else relative + "/"
 
 
-class _Refused(Exception):
-    """The file has a DOCTYPE, where entity bombs and external entities are declared."""
-
-
-class _RootReached(Exception):
-    """The prolog is over: nothing after it can declare an entity."""
-
-
-def _elements(file: Path):  # type: ignore[no-untyped-def]
+def _elements(file: Path) -> Iterator[ET.Element]:
     """The children of `<annotations>`, each complete when yielded, then freed."""
     try:
         handle = open_regular(file, MAX_ANNOTATION_BYTES)
@@ -292,52 +282,15 @@ def _elements(file: Path):  # type: ignore[no-untyped-def]
         raise InputError(file, reason) from None
     with handle:
         try:
-            _check_prolog(handle)
-            handle.seek(0)
-            root: ET.Element | None = None
-            depth = 0
-            for event, element in ET.iterparse(handle, ("start", "end")):
-                if event == "start":
-                    depth += 1
-                    if root is None:
-                        if element.tag != "annotations":
-                            raise InputError(file, f"root element is <{excerpt(element.tag)}>, "
-                                             "not <annotations> (not a CVAT for images file)")
-                        root = element
-                    continue
-                depth -= 1
-                if depth == 1 and root is not None:
-                    yield element
-                    root.clear()
-        except (ET.ParseError, expat.ExpatError) as exc:
-            message = str(exc)
-            place = EXPAT_PLACE.search(message)
-            if place:
-                raise InputError(file, f"invalid XML: {message[:place.start()]}",
-                                 f"{place[1]}:{place[2]}") from None
-            raise InputError(file, f"invalid XML: {message}") from None
-        except _Refused as exc:
-            raise InputError(file, f"refused: {exc} (DTDs and entities are not allowed)") \
-                from None
-
-
-def _check_prolog(handle: BinaryIO) -> None:
-    """Refuse a DOCTYPE before anything in the file is expanded (as the VOC reader does)."""
-    parser = expat.ParserCreate()
-    parser.StartDoctypeDeclHandler = _refuse_doctype
-    parser.StartElementHandler = _stop_at_root
-    try:
-        parser.ParseFile(handle)
-    except _RootReached:
-        return
-
-
-def _refuse_doctype(name: str, *_: object) -> None:
-    raise _Refused(f"<!DOCTYPE {name}>")
-
-
-def _stop_at_root(*_: object) -> None:
-    raise _RootReached
+            yield from safe_xml.children(handle, "annotations")
+        except safe_xml.WrongRoot as exc:
+            raise InputError(file, f"root element is <{excerpt(exc.tag)}>, "
+                             "not <annotations> (not a CVAT for images file)") from None
+        except safe_xml.PARSE_ERRORS as exc:
+            what, place = safe_xml.problem_place(str(exc))
+            raise InputError(file, f"invalid XML: {what}", place) from None
+        except safe_xml.Refused as exc:
+            raise InputError(file, str(exc)) from None
 
 
 def detect(src: Path) -> tuple[float, str] | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -29,24 +30,23 @@ from typing import TYPE_CHECKING, ClassVar
 from dsconv.converters.base import (
     IMAGE_SUFFIXES,
     SPLIT_ALIASES,
-    DetectionObject,
+    Candidate,
     DetectionSample,
+    DifficultOptions,
+    ImageProblem,
     IndexedReader,
-    Ledger,
-    ReaderOptions,
     Vocabulary,
     canonical_split,
     collector_paused,
     unique_ids,
 )
-from dsconv.converters.boxes import Box, check_box
+from dsconv.converters.boxes import Box
 from dsconv.converters.paths import resolve_inside
 from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.storage.files import MAX_LABEL_BYTES, UnsafeFileError, excerpt, read_text
-from dsconv.storage.images import read_image
 
 if TYPE_CHECKING:
-    from dsconv.converters.detect import Detection
+    from dsconv.converters.probe import Detection
 
 LABEL_DIRS = ("labelTxt", "labels")  # Roboflow's DOTA export uses labels/
 HEADERS = ("imagesource:", "gsd:")
@@ -78,23 +78,18 @@ class _Source:
     labels: str | None
 
 
-@dataclass(frozen=True)
-class DotaOptions(ReaderOptions):
-    keep_difficult: bool = field(default=False, metadata={
-        "help": "Count difficult=1 objects (left out by default, as in VOC)."})
+class DotaOptions(DifficultOptions):
+    """DOTA's options: `keep_difficult`."""
 
 
-class DotaReader(IndexedReader):
+class DotaReader(IndexedReader[DotaOptions]):
     name: ClassVar[str] = "dota"
     description: ClassVar[str] = (
         "DOTA oriented boxes (as axis-aligned boxes): images/ + labelTxt/*.txt with "
         "'x1 y1 … x4 y4 class_name difficult' lines, also in split folders (Roboflow)"
     )
-    options_class: ClassVar[type[ReaderOptions]] = DotaOptions
-    options: DotaOptions
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
+    def _index_source(self) -> None:
         sources = _locate(self.src)
         self._labels_read = 0
         with collector_paused():
@@ -142,7 +137,8 @@ class DotaReader(IndexedReader):
                                "label file without an image")
         self.ledger.seen_objects(split, len(item.objects))
         for obj in item.objects:
-            self._drop(split, item, obj, "missing_image")
+            self.ledger.drop_object(split, item.label or item.file_name, "missing_image",
+                                    f"{item.label or item.file_name}:{obj.line}")
 
     def _build_vocabulary(self) -> Vocabulary:
         noun = self.options.noun or "object"
@@ -159,58 +155,38 @@ class DotaReader(IndexedReader):
                                    item.error)
             return None
         assert item.image is not None
-        try:
-            path = resolve_inside(self.src, item.image, self.options.allow_outside_root)
-        except ValueError as exc:
-            return self._drop_image(split, item, "unsafe_path", str(exc))
-        try:
-            data, width, height = read_image(path, self.options.max_image_bytes)
-        except FileNotFoundError:
-            return self._drop_image(split, item, "missing_image", f"{path} does not exist")
-        except (OSError, ValueError) as exc:
-            return self._drop_image(split, item, "unreadable_image", str(exc))
+        loaded = self._load_image(self.src, item.image)
+        if isinstance(loaded, ImageProblem):
+            return self._drop_image(split, item, loaded.reason, loaded.detail)
+        data, width, height = loaded
+        label = item.label or item.file_name
+        objects = self._checked_objects(split, label, width, height, self._candidates(item),
+                                        lambda line: f"{label}:{line}")
         return DetectionSample(split, item.image_id, item.file_name, data, width, height,
-                               self._kept(split, item, width, height))
+                               objects)
 
-    def _kept(self, split: str, item: _Image, width: int, height: int
-              ) -> list[DetectionObject]:
-        """The image's usable objects; each other line is a reported drop."""
-        classes, drop_difficult, policy = (
-            self._classes, not self.options.keep_difficult, self.options.box_policy)
-        objects = []
+    def _candidates(self, item: _Image) -> Iterator[Candidate]:
+        """The label's objects, the unusable lines with their reason."""
+        classes, drop_difficult = self._classes, not self.options.keep_difficult
         for obj in item.objects:
             if obj.problem is not None or obj.box is None:
-                self._drop(split, item, obj, "bad_label_line", obj.problem)
-                continue
-            if obj.name not in classes:
-                self._drop(split, item, obj, "unknown_class", f"class {excerpt(obj.name)}")
-                continue
-            if obj.difficult and drop_difficult:
-                self._drop(split, item, obj, "difficult")
-                continue
-            box, reason = check_box(obj.box, width, height, policy)
-            if box is None:
-                self._drop(split, item, obj, reason or "invalid_box")
-                continue
-            if reason == "clipped":
-                self.ledger.clipped(split)
-            objects.append(DetectionObject(obj.name, box))
-        return objects
-
-    def _drop(self, split: str, item: _Image, obj: _Object, reason: str,
-              detail: str | None = None) -> None:
-        label = item.label or item.file_name
-        self.ledger.drop_object(split, label, reason, f"{label}:{obj.line}", detail)
+                yield obj.name, None, "bad_label_line", obj.problem, obj.line
+            elif obj.name not in classes:
+                yield obj.name, None, "unknown_class", f"class {excerpt(obj.name)}", obj.line
+            elif obj.difficult and drop_difficult:
+                yield obj.name, None, "difficult", None, obj.line
+            else:
+                yield obj.name, obj.box, None, None, obj.line
 
     def _drop_image(self, split: str, item: _Image, reason: str, detail: str) -> None:
-        self.ledger.drop_image(split, item.file_name, reason, detail)
-        for obj in item.objects:
-            self._drop(split, item, obj, reason)
+        label = item.label or item.file_name
+        self._drop_with_objects(split, item.file_name, reason, detail,
+                                ((label, f"{label}:{obj.line}") for obj in item.objects))
 
     @staticmethod
     def detect(src: Path) -> Detection | None:
         """`--from auto`: how sure we are that `src` is DOTA, and why."""
-        from dsconv.converters.detect import detect_dota
+        from dsconv.converters.sniffers import detect_dota
 
         return detect_dota(src)
 

@@ -23,17 +23,16 @@ many of them mean the format is wrong.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import pyarrow.parquet as pq
 
-from dsconv.converters import docvqa
+from dsconv.converters import tables
 from dsconv.converters.base import (
     DetectionObject,
     DetectionSample,
@@ -42,33 +41,28 @@ from dsconv.converters.base import (
     Vocabulary,
     canonical_split,
 )
-from dsconv.converters.boxes import OUTSIDE_REASONS, Box, check_box
+from dsconv.converters.boxes import OUTSIDE_REASONS, check_box
+from dsconv.converters.hf_objects import (
+    MAX_NUMBERED_CLASSES,
+    HfOptions,
+    class_label_names,
+    class_of,
+    features_of,
+    hf_options,
+    object_cells,
+    to_coco,
+)
 from dsconv.converters.paths import check_inside, resolve_inside
-from dsconv.converters.shapes import head, listing, number
+from dsconv.converters.shapes import head, listing
+from dsconv.converters.tables import records
 from dsconv.errors import DsconvError, InputError, NoAnnotationsError
 from dsconv.storage.files import UnsafeFileError, excerpt, open_regular, read_bytes
 from dsconv.storage.images import image_size
 from dsconv.storage.layout import split_sort_key
 
-BboxFormat = Literal["coco", "xyxy", "yolo", "pascal_voc"]
 BBOX_FORMATS: tuple[str, ...] = ("coco", "xyxy", "yolo", "pascal_voc")
 TABLE_SUFFIXES = (".parquet", ".jsonl", ".json")
 ID_COLUMNS = ("image_id", "id")
-MAX_NUMBERED_CLASSES = 10_000  # integer categories without names: class_0… up to this
-
-
-@dataclass(frozen=True)
-class HfOptions(ReaderOptions):
-    """The shared reader options plus the box format and the column names."""
-
-    bbox_format: BboxFormat = field(default="coco", metadata={
-        "help": "The boxes' format: coco [x, y, w, h], xyxy or pascal_voc [x1, y1, x2, y2] in "
-                "pixels, yolo [cx, cy, w, h] as fractions of the image."})
-    image_col: str = field(default="image", metadata={"help": "The image column."})
-    objects_col: str = field(default="objects", metadata={"help": "The objects column."})
-    bbox_col: str = field(default="bbox", metadata={"help": "The boxes' field in objects."})
-    category_col: str = field(default="category", metadata={
-        "help": "The classes' field in objects (ClassLabel ids or names)."})
 
 
 @dataclass
@@ -79,7 +73,7 @@ class _Part:
     rows: Any  # () -> iterator of row dicts
     count: int | None
     names: list[str] | None  # ClassLabel names of `category`
-    table: docvqa.LocalTable | None  # None: a Hub split
+    table: tables.LocalTable | None  # None: a Hub split
     id_col: str | None
 
 
@@ -112,38 +106,39 @@ class HfReader:
         self._vocabulary = self._build_vocabulary()
         self._index = {name: i for i, name in enumerate(self._vocabulary.classes)}
 
-    def _sources(self) -> list[docvqa.LocalTable | docvqa.LoadSpec]:
+    def _sources(self) -> Sequence[tables.LocalTable | tables.LoadSpec]:
         path = Path(self.src)
         if path.is_dir():
-            tables = [p for p in sorted(path.rglob("*")) if p.suffix.lower() in TABLE_SUFFIXES
-                      and not any(part.startswith(".") for part in p.relative_to(path).parts)]
-            if not tables:
+            found = [p for p in sorted(path.rglob("*")) if p.suffix.lower() in TABLE_SUFFIXES
+                     and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+            if not found:
                 raise NoAnnotationsError(path, "hf", "*.parquet or *.jsonl files with "
                                          f"{self.options.image_col!r} and "
                                          f"{self.options.objects_col!r} columns")
         try:
-            return docvqa.resolve_source(self.src, self.options.allow_outside_root)
+            return tables.resolve_source(self.src, self.options.allow_outside_root)
         except InputError as exc:
             if path.is_dir():
                 raise NoAnnotationsError(path, "hf", exc.reason) from None
             raise
 
-    def _open(self, source: docvqa.LocalTable | docvqa.LoadSpec) -> list[tuple[str, _Part]]:
-        if isinstance(source, docvqa.LoadSpec):
+    def _open(self, source: tables.LocalTable | tables.LoadSpec) -> list[tuple[str, _Part]]:
+        if isinstance(source, tables.LoadSpec):
             return [(canonical_split(name), self._hub_part(source, name, dataset))
-                    for name, dataset in docvqa.open_spec(source).items()]
+                    for name, dataset in tables.open_spec(source).items()]
         if source.suffix == ".csv":
             raise InputError(source.file, "CSV cannot hold the objects column; use Parquet or "
                              "JSON Lines")
         return [(canonical_split(source.split), self._local_part(source))]
 
-    def _hub_part(self, spec: docvqa.LoadSpec, split: str, dataset: Any) -> _Part:
+    def _hub_part(self, spec: tables.LoadSpec, split: str, dataset: Any) -> _Part:
         from datasets import Image
 
         features = dataset.features
         columns = list(features) if features is not None else None
         id_col = self._check_columns(spec.label, split, columns)
-        names = _class_names(features.to_dict(), self.options) if features is not None else None
+        names = (class_label_names(features.to_dict(), self.options)
+                 if features is not None else None)
         if features is not None:
             dataset = dataset.select_columns(self._needed(id_col))
             if isinstance(features.get(self.options.image_col), Image):
@@ -152,13 +147,13 @@ class HfReader:
         count = info[split].num_examples if info and split in info else None
         return _Part(spec.label, dataset.__iter__, count or None, names, None, id_col)
 
-    def _local_part(self, table: docvqa.LocalTable) -> _Part:
+    def _local_part(self, table: tables.LocalTable) -> _Part:
         label = str(table.file)
         names: list[str] | None = None
         count: int | None = None
         if table.suffix == ".parquet":
             try:
-                with docvqa._open_table(table.file) as handle:
+                with tables.open_table(table.file) as handle:
                     parquet = pq.ParquetFile(handle)
                     columns: list[str] | None = parquet.schema_arrow.names
                     count = parquet.metadata.num_rows
@@ -167,9 +162,9 @@ class HfReader:
                 raise
             except Exception as exc:  # pyarrow raises many types on a bad file
                 raise InputError(label, f"not a readable Parquet file ({exc})") from exc
-            names = _class_names(_features(metadata.get(b"huggingface")), self.options)
+            names = class_label_names(features_of(metadata.get(b"huggingface")), self.options)
         else:
-            rows = docvqa._table_rows(table)
+            rows = tables.table_rows(table)
             try:
                 first = next(rows, None)
             finally:
@@ -177,7 +172,7 @@ class HfReader:
             columns = list(first) if first is not None else None
         id_col = self._check_columns(label, table.split, columns)
         needed = self._needed(id_col) if columns is not None else None
-        return _Part(label, lambda: docvqa._table_rows(table, needed), count, names, table,
+        return _Part(label, lambda: tables.table_rows(table, needed), count, names, table,
                      id_col)
 
     def _needed(self, id_col: str | None) -> list[str]:
@@ -212,9 +207,9 @@ class HfReader:
         largest = -1
         for parts in self._parts.values():
             for part in parts:
-                for _, row in _rows(part):
+                for _, row in records(part.rows(), part.label, _problem):
                     try:
-                        categories = _objects(row.get(self.options.objects_col),
+                        categories = object_cells(row.get(self.options.objects_col),
                                               self.options)[1]
                     except ValueError:  # the row is dropped when it is read
                         continue
@@ -246,7 +241,7 @@ class HfReader:
         outside: Counter[str] = Counter()
         for part in self._parts[split]:
             names = part.names or getattr(self, "_names", None)
-            for index, row in _rows(part):
+            for index, row in records(part.rows(), part.label, _problem):
                 sample = self._sample(split, part, index, row, names, ids, outside)
                 if sample is not None:
                     yield sample
@@ -261,7 +256,7 @@ class HfReader:
                 ) -> DetectionSample | None:
         options = self.options
         try:
-            boxes, categories, object_ids = _objects(row.get(options.objects_col), options)
+            boxes, categories, object_ids = object_cells(row.get(options.objects_col), options)
             problem = None
         except ValueError as exc:
             boxes, categories, object_ids, problem = [], [], [], str(exc)
@@ -290,7 +285,7 @@ class HfReader:
         objects = []
         for k in range(n):
             category = categories[k] if k < len(categories) else None
-            label, why = _label(category, names, self._index)
+            label, why = class_of(category, names, self._index)
             if label is None:
                 self.ledger.drop_object(split, part.label, "unknown_class", annotation[k], why)
                 continue
@@ -315,7 +310,7 @@ class HfReader:
     def _image(self, part: _Part, cell: Any) -> tuple[bytes | None, str | None, str, str]:
         """The row's image bytes and name, or None with the drop reason and detail."""
         try:
-            data, path = docvqa._image_cell(cell)
+            data, path = tables.image_cell(cell)
         except (ValueError, TypeError) as exc:
             return None, None, "missing_image", str(exc)
         path = path if isinstance(path, str) and path else None
@@ -371,118 +366,9 @@ def _shown(value: Any) -> str:
     return excerpt(text, 40)
 
 
-def _rows(part: _Part) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Rows with their index; a source that breaks mid-stream is an error naming the row."""
-    rows = iter(part.rows())
-    index = 0
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except DsconvError:
-            raise
-        except Exception as exc:  # a corrupt shard or a dropped connection
-            raise InputError(part.label, f"cannot read ({exc.__class__.__name__}: "
-                             f"{excerpt(str(exc), 120)})", f"row {index}") from exc
-        if not isinstance(row, dict):
-            raise InputError(part.label, "not a row object", f"row {index}")
-        yield index, row
-        index += 1
-
-
-def to_coco(box: Any, fmt: str, width: int, height: int) -> Box:
-    """A box in `fmt` as COCO [x, y, w, h] pixels; ValueError when it is not four numbers."""
-    if not isinstance(box, list | tuple) or len(box) != 4:
-        raise ValueError(f"bbox {excerpt(str(box), 40)} is not four numbers")
-    a, b, c, d = (number(v) for v in box)
-    if fmt == "coco":
-        return (a, b, c, d)
-    if fmt in ("xyxy", "pascal_voc"):
-        return (a, b, c - a, d - b)
-    return ((a - c / 2) * width, (b - d / 2) * height, c * width, d * height)  # yolo
-
-
-def _objects(cell: Any, options: HfOptions) -> tuple[list[Any], list[Any], list[Any]]:
-    """Boxes, categories and ids of a row's objects, from a record of lists or a list of
-    records; ValueError when the cell is neither."""
-    if cell is None:
-        return [], [], []
-    if isinstance(cell, dict):
-        boxes, categories = cell.get(options.bbox_col), cell.get(options.category_col)
-        ids = cell.get("id") or []
-        if not isinstance(boxes, list) or not isinstance(categories, list):
-            raise ValueError(f"objects has no {options.bbox_col!r} and "
-                             f"{options.category_col!r} lists")
-        if len(boxes) != len(categories):
-            raise ValueError(f"{len(boxes)} boxes but {len(categories)} categories")
-        return boxes, categories, ids if isinstance(ids, list) else []
-    if isinstance(cell, list):
-        if not all(isinstance(o, dict) for o in cell):
-            raise ValueError("objects is a list of something other than records")
-        return ([o.get(options.bbox_col) for o in cell],
-                [o.get(options.category_col) for o in cell], [o.get("id") for o in cell])
-    raise ValueError("objects is neither a record of lists nor a list of records")
-
-
-def _label(category: Any, names: list[str] | None, index: dict[str, int]
-           ) -> tuple[str | None, str | None]:
-    if isinstance(category, bool) or category is None:
-        return None, f"category {category!r}"
-    if isinstance(category, int):
-        if names is not None:
-            if 0 <= category < len(names) and names[category] in index:
-                return names[category], None
-            return None, f"category {category} is not one of the {len(names)} ClassLabel names"
-        name = f"class_{category}"
-        return (name, None) if name in index else (None, f"category {category}")
-    if isinstance(category, str) and category.strip() in index:
-        return category.strip(), None
-    return None, f"category {excerpt(str(category), 40)}"
-
-
-def _features(raw: bytes | None) -> dict[str, Any] | None:
-    """The features `datasets` wrote into a Parquet file's schema metadata."""
-    if not raw:
-        return None
-    try:
-        info = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    features = info.get("info", {}).get("features") if isinstance(info, dict) else None
-    return features if isinstance(features, dict) else None
-
-
-def _class_names(features: dict[str, Any] | None, options: HfOptions) -> list[str] | None:
-    """The ClassLabel names of `objects.category`, through any `List`/`Sequence` wrapping
-    (`Sequence` of a dict was stored as {"feature": {…}, "_type": "Sequence"})."""
-    if not features:
-        return None
-    node: Any = features.get(options.objects_col)
-    for _ in range(8):
-        if not isinstance(node, dict):
-            return None
-        if options.category_col in node and "_type" not in node:
-            node = node[options.category_col]
-            break
-        node = node.get("feature")
-    for _ in range(8):
-        if not isinstance(node, dict):
-            return None
-        if node.get("_type") == "ClassLabel":
-            names = node.get("names")
-            return [str(n) for n in names] if isinstance(names, list) else None
-        node = node.get("feature")
-    return None
-
-
-def hf_options(options: ReaderOptions | None) -> HfOptions:
-    """`HfOptions` from any reader options (a plain `ReaderOptions` gets the defaults)."""
-    if isinstance(options, HfOptions):
-        return options
-    if options is None:
-        return HfOptions()
-    return HfOptions(**{f.name: getattr(options, f.name) for f in fields(ReaderOptions)})
+def _problem(exc: Exception) -> str:
+    """What broke a Hub or Parquet stream, for the error naming the row."""
+    return f"{exc.__class__.__name__}: {excerpt(str(exc), 120)}"
 
 
 def detect(src: Path) -> tuple[float, str] | None:
@@ -501,7 +387,7 @@ def detect(src: Path) -> tuple[float, str] | None:
                     schema = pq.ParquetFile(handle).schema_arrow
             except Exception:  # pyarrow raises many types on a file that is not Parquet
                 continue
-            names = _class_names(_features((schema.metadata or {}).get(b"huggingface")),
+            names = class_label_names(features_of((schema.metadata or {}).get(b"huggingface")),
                                  HfOptions())
             if "objects" in schema.names and "image" in schema.names:
                 evidence = "ClassLabel categories" if names else "image and objects columns"

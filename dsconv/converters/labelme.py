@@ -31,7 +31,6 @@ from typing import Any, ClassVar
 
 from dsconv.converters.base import (
     SPLIT_ALIASES,
-    Ledger,
     ReaderOptions,
     canonical_split,
     collector_paused,
@@ -55,7 +54,7 @@ from dsconv.storage.files import MAX_LABEL_BYTES, excerpt
 POINTS_NEEDED = {"rectangle": 2, "polygon": 3}
 
 
-class LabelMeReader(ShapeReader):
+class LabelMeReader(ShapeReader[ReaderOptions]):
     name: ClassVar[str] = "labelme"
     description: ClassVar[str] = (
         "LabelMe: one JSON per image (shapes, imagePath, optional imageData), "
@@ -67,8 +66,7 @@ class LabelMeReader(ShapeReader):
         return detect(src)
 
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
+    def _index_source(self) -> None:
         if not self.src.exists():
             raise InputError(self.src, "no such file or folder")
         if not self.src.is_dir():

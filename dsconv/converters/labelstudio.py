@@ -40,7 +40,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from dsconv.converters.base import (
     IMAGE_SUFFIXES,
     SPLIT_ALIASES,
-    Ledger,
     ReaderOptions,
     canonical_split,
     collector_paused,
@@ -76,7 +75,7 @@ class LabelStudioOptions(ReaderOptions):
                 "the export, then its folder)."})
 
 
-class LabelStudioReader(ShapeReader):
+class LabelStudioReader(ShapeReader[LabelStudioOptions]):
     name: ClassVar[str] = "labelstudio"
     description: ClassVar[str] = (
         'Label Studio "JSON" or "JSON-MIN" export (rectanglelabels), images found by file '
@@ -87,21 +86,19 @@ class LabelStudioReader(ShapeReader):
         """`--from auto`: how sure `src` is this format, and why (the module's `detect`)."""
         return detect(src)
 
-    options_class: ClassVar[type[ReaderOptions]] = LabelStudioOptions
-    options: LabelStudioOptions
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
+    def _index_source(self) -> None:
         if not self.src.exists():
             raise InputError(self.src, "no such file or folder")
         base = self.src if self.src.is_dir() else self.src.parent
         self.root = Path(self.options.images_dir) if self.options.images_dir else (
             base / "images" if (base / "images").is_dir() else base)
         self._by_name = _image_index(self.root)
-        self._index = {}
+        index: dict[str, list[Entry]] = {}
         with collector_paused():
             for split, file, tasks in self._exports(base):
-                self._index.setdefault(split, []).extend(self._tasks(file, tasks))
+                index.setdefault(split, []).extend(self._tasks(file, tasks))
+        self._index = dict(index)
         self._finish(())
 
     def _exports(self, base: Path) -> list[tuple[str, Path, list[Any]]]:
@@ -137,6 +134,7 @@ class LabelStudioReader(ShapeReader):
                 raise InputError(file, "a task is not a JSON object", f"task {position}")
             task_id = task.get("id", position)
             where = f"task {excerpt(str(task_id), 30)}"
+            results: list[Any] | None
             if isinstance(task.get("data"), dict):
                 reference = _reference(task["data"])
                 results, problem = _chosen(task.get("annotations"), notes)
@@ -333,10 +331,11 @@ def _region(name: str, label: str, kind: str, value: dict[str, Any],
         x, y, w, h = (number(value.get(k)) / 100 for k in ("x", "y", "width", "height"))
         rotation = number(value.get("rotation") or 0)
         if rotation % 360:
-            size = (result.get("original_width"), result.get("original_height"))
-            if not all(isinstance(v, int | float) and v > 0 for v in size):
+            width, height = result.get("original_width"), result.get("original_height")
+            if not (isinstance(width, int | float) and width > 0
+                    and isinstance(height, int | float) and height > 0):
                 raise ValueError("a rotated box needs original_width and original_height")
-            return Shape(name, label, rotated_fraction((x, y, w, h), rotation, *size),
+            return Shape(name, label, rotated_fraction((x, y, w, h), rotation, width, height),
                          relative=True)
         return Shape(name, label, (x, y, w, h), relative=True)
     except ValueError as exc:

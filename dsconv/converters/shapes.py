@@ -13,24 +13,25 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dsconv.converters.base import (
     IMAGE_SUFFIXES,
-    DetectionObject,
+    Candidate,
     DetectionSample,
+    ImageProblem,
     IndexedReader,
+    OptionsT,
     Vocabulary,
     unique_ids,
 )
-from dsconv.converters.boxes import Box, check_box
-from dsconv.converters.paths import resolve_inside
+from dsconv.converters.boxes import Box
 from dsconv.errors import InputError
 from dsconv.storage.files import UnsafeFileError, excerpt, open_regular, read_bytes
-from dsconv.storage.images import image_size, read_image
+from dsconv.storage.images import image_problem, image_size
 
 LISTING_LIMIT = 200  # entries `detect` looks at in a folder: it must stay cheap
 
@@ -64,7 +65,7 @@ class Entry:
     embedded: Callable[[], bytes | None] | None = None  # image bytes the annotation carries
 
 
-class ShapeReader(IndexedReader):
+class ShapeReader(IndexedReader[OptionsT]):
     """Reads the images of an index of `Entry`s; subclasses build `_index` and call
     `_finish` in `__init__`."""
 
@@ -92,75 +93,65 @@ class ShapeReader(IndexedReader):
         self.ledger.seen_objects(split, len(entry.shapes))
         if entry.problem is not None:
             return self._drop(split, entry, *entry.problem)
-        data, width, height, problem = self._image(entry)
-        if problem is not None:
-            return self._drop(split, entry, *problem)
+        loaded = self._image(entry)
+        if isinstance(loaded, ImageProblem):
+            return self._drop(split, entry, loaded.reason, loaded.detail)
+        data, width, height = loaded
         if entry.size not in (None, (width, height)):
             self.ledger.warn(f"{entry.source}: {entry.file_name} is {width}x{height} but the "
                              f"annotation says {entry.size[0]}x{entry.size[1]}; using the "
                              "image's size")
+        objects = self._checked_objects(split, entry.source, width, height,
+                                        self._candidates(entry, width, height), _annotation)
         return DetectionSample(split, entry.image_id, entry.file_name, data, width, height,
-                               self._objects(split, entry, width, height))
+                               objects)
 
-    def _image(self, entry: Entry) -> tuple[bytes, int, int, tuple[str, str] | None]:
+    def _image(self, entry: Entry) -> tuple[bytes, int, int] | ImageProblem:
         """The image's bytes and size, or the reason it is dropped. A missing file falls back
         to the bytes the annotation embeds (LabelMe's imageData)."""
-        missing = f"no image {entry.file_name!r} found"
+        missing = ImageProblem("missing_image", f"no image {entry.file_name!r} found")
         if entry.image is not None:
-            try:
-                path = resolve_inside(self.root, entry.image, self.options.allow_outside_root)
-            except ValueError as exc:
-                return b"", 0, 0, ("unsafe_path", str(exc))
-            try:
-                return (*read_image(path, self.options.max_image_bytes), None)
-            except FileNotFoundError:
-                missing = f"{entry.image} does not exist"
-            except (OSError, ValueError) as exc:
-                return b"", 0, 0, ("unreadable_image", str(exc))
+            loaded = self._load_image(self.root, entry.image)
+            if not isinstance(loaded, ImageProblem) or loaded.reason != "missing_image":
+                return loaded
+            missing = loaded
         if entry.embedded is not None:
             try:
                 data = entry.embedded()
             except (OSError, ValueError) as exc:
-                return b"", 0, 0, ("unreadable_image", f"embedded image: {exc}")
+                return ImageProblem("unreadable_image", f"embedded image: {exc}")
             if data:
                 if len(data) > self.options.max_image_bytes:
-                    return b"", 0, 0, ("unreadable_image", "embedded image over the "
-                                       f"{self.options.max_image_bytes:,}-byte limit")
+                    return ImageProblem("image_too_large", "embedded image over the "
+                                        f"{self.options.max_image_bytes:,}-byte limit")
                 try:
                     width, height = image_size(data)
                 except ValueError as exc:
-                    return b"", 0, 0, ("unreadable_image", f"embedded image: {exc}")
-                return data, width, height, None
-        return b"", 0, 0, ("missing_image", missing)
+                    return ImageProblem(image_problem(exc), f"embedded image: {exc}")
+                return data, width, height
+        return missing
 
-    def _objects(self, split: str, entry: Entry, width: int, height: int
-                 ) -> list[DetectionObject]:
-        classes, policy = self._classes, self.options.box_policy
-        objects = []
+    def _candidates(self, entry: Entry, width: int, height: int) -> Iterator[Candidate]:
+        """The shapes' boxes in pixels, the unusable ones with their reason."""
+        classes = self._classes
         for shape in entry.shapes:
-            reason, detail = shape.problem or (None, None)
-            if reason is None:
-                if shape.label not in classes:
-                    reason, detail = "unknown_class", f"label {excerpt(shape.label)}"
-                else:
-                    box = shape.box
-                    assert box is not None
-                    if shape.relative:
-                        box = (box[0] * width, box[1] * height, box[2] * width, box[3] * height)
-                    kept, reason = check_box(box, width, height, policy)
-                    if kept is not None:
-                        if reason == "clipped":
-                            self.ledger.clipped(split)
-                        objects.append(DetectionObject(shape.label, kept))
-                        continue
-            self.ledger.drop_object(split, entry.source, reason or "invalid_box",
-                                    shape.annotation, detail)
-        return objects
+            if shape.problem is not None:
+                yield shape.label, None, *shape.problem, shape
+            elif shape.label not in classes:
+                yield shape.label, None, "unknown_class", f"label {excerpt(shape.label)}", shape
+            else:
+                box = shape.box
+                if box is not None and shape.relative:
+                    box = (box[0] * width, box[1] * height, box[2] * width, box[3] * height)
+                yield shape.label, box, None, None, shape
 
     def _drop(self, split: str, entry: Entry, reason: str, detail: str) -> None:
-        self.ledger.drop_image(split, entry.file_name, reason, detail)
-        for shape in entry.shapes:
-            self.ledger.drop_object(split, entry.source, reason, shape.annotation)
+        self._drop_with_objects(split, entry.file_name, reason, detail,
+                                ((entry.source, shape.annotation) for shape in entry.shapes))
+
+
+def _annotation(shape: Shape) -> str | None:
+    return shape.annotation
 
 
 def points_box(points: Sequence[Sequence[float]]) -> Box:

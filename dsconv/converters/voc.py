@@ -9,7 +9,7 @@ or in one folder. A folder with no VOC XML at all is `NoAnnotationsError`.
 Every XML is parsed once, up front, into a compact per-image index (the vocabulary needs
 every class name); image bytes are read one image at a time as samples are yielded, and
 sizes come from image headers. A file with a DOCTYPE is refused before anything in it
-expands (see `_check_prolog`), so entity bombs and external entities never run. A broken or
+expands (`dsconv.converters.safe_xml`), so entity bombs and external entities never run. A broken or
 refused XML file does not stop the dataset: its image is dropped with reason
 `bad_annotation` and the parser's line:col in the report's detail. An image or XML file
 that resolves outside the dataset folder (a symlink, an ImageSets stem with `..`) is
@@ -27,57 +27,42 @@ y), the exact inverse of what `dsconv.samples.coins` writes.
 
 from __future__ import annotations
 
-import io
 import os
-import re
-import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, ClassVar
-from xml.parsers import expat
+from typing import TYPE_CHECKING, ClassVar
 
 from dsconv.converters.base import (
     IMAGE_SUFFIXES,
     SPLIT_ALIASES,
-    DetectionObject,
+    Candidate,
     DetectionSample,
+    DifficultOptions,
+    ImageProblem,
     IndexedReader,
     Ledger,
-    ReaderOptions,
     Vocabulary,
     canonical_split,
     collector_paused,
     unique_ids,
 )
-from dsconv.converters.boxes import Box, check_box
 from dsconv.converters.paths import check_inside, resolve_inside
+from dsconv.converters.voc_xml import VocObject, read_xml
 from dsconv.errors import InputError, NoAnnotationsError
 from dsconv.storage.files import (
-    MAX_LABEL_BYTES,
     MAX_LIST_BYTES,
     UnsafeFileError,
-    read_bytes,
     read_text,
 )
-from dsconv.storage.images import image_problem, read_image
 
 if TYPE_CHECKING:
-    from dsconv.converters.detect import Detection
+    from dsconv.converters.probe import Detection
+
 
 ANNOTATION_DIRS = ("Annotations", "annotations")
 IMAGE_DIRS = ("JPEGImages", "images", "Images")
 SET_FILES = ("train", "val", "valid", "validation", "test")
-CORNERS = ("xmin", "ymin", "xmax", "ymax")
-DIFFICULT = frozenset({"1", "true", "1.0"})
-
-
-@dataclass(slots=True)
-class _Object:
-    number: int  # 1-based position among the file's objects, for the report
-    name: str
-    box: Box | None
-    difficult: bool
-    problem: tuple[str, str] | None = None  # (reason, detail) when the object is unusable
 
 
 @dataclass(slots=True)
@@ -87,31 +72,9 @@ class _Image:
     image: str | None  # relative to the dataset folder given; None: no such image file
     xml: str | None  # relative to the dataset root, for the report
     size: tuple[int, int] | None = None
-    objects: list[_Object] = field(default_factory=list)
+    objects: list[VocObject] = field(default_factory=list)
     error: str | None = None  # the XML could not be read: the image is dropped
     refused: str | None = None  # the XML leaves the dataset folder: dropped as unsafe_path
-
-
-@dataclass(slots=True)
-class _Xml:
-    """What one annotation file says: the first `<filename>` and `<size>`, every object."""
-
-    filename: str = ""
-    size: tuple[int, int] | None = None
-    objects: list[_Object] = field(default_factory=list)
-    _seen: set[str] = field(default_factory=set)
-
-    def add(self, element: ET.Element) -> None:
-        """Take in one child of `<annotation>`, complete with its own children."""
-        tag = element.tag
-        if tag == "object":
-            self.objects.append(_object(len(self.objects) + 1, element))
-        elif tag not in self._seen:
-            self._seen.add(tag)
-            if tag == "filename":
-                self.filename = (element.text or "").strip()
-            elif tag == "size":
-                self.size = _size(element)
 
 
 @dataclass(frozen=True)
@@ -164,24 +127,19 @@ def _image_names(folder: Path) -> list[str]:
         return []
 
 
-@dataclass(frozen=True)
-class VocOptions(ReaderOptions):
-    keep_difficult: bool = field(default=False, metadata={
-        "help": "Count difficult=1 objects (left out by default, as VOC's own scoring does)."})
+class VocOptions(DifficultOptions):
+    """Pascal VOC's options: `keep_difficult`."""
 
 
-class VocReader(IndexedReader):
+class VocReader(IndexedReader[VocOptions]):
     name: ClassVar[str] = "voc"
     description: ClassVar[str] = (
         "Pascal VOC XML: Annotations/, JPEGImages/, ImageSets/Main/*.txt, "
         "or XML files next to their images"
     )
-    options_class: ClassVar[type[ReaderOptions]] = VocOptions
-    options: VocOptions
 
-    def __init__(self, src: Path, ledger: Ledger, options: ReaderOptions | None = None) -> None:
-        super().__init__(src, ledger, options)
-        self.root, sources = _locate(self.src, ledger, self.options.allow_outside_root)
+    def _index_source(self) -> None:
+        self.root, sources = _locate(self.src, self.ledger, self.options.allow_outside_root)
         self._root_prefix = _prefix(self.root, self.src)
         with collector_paused():
             self._index = {split: self._build(split, source)
@@ -198,6 +156,7 @@ class VocReader(IndexedReader):
         self.ledger.split(split)
         folder = _ImageFolder(source.images, _prefix(source.images, self.src))
         annotations = _prefix(source.annotations, self.root)
+        units: list[tuple[str, str | None]]
         if source.stems is None:
             units = [(os.path.splitext(name)[0], annotations + name)
                      for name in _xml_names(source.annotations)]
@@ -235,7 +194,7 @@ class VocReader(IndexedReader):
         except ValueError as exc:
             image.refused = str(exc)
             return image
-        parsed, image.error = _read_xml(path)
+        parsed, image.error = read_xml(path)
         if parsed is not None:
             found = folder.find(stem, parsed.filename)
             image.file_name = found or Path(parsed.filename).name or stem
@@ -266,63 +225,50 @@ class VocReader(IndexedReader):
         if image.image is None:
             return self._drop_image(split, image, report_name, "missing_image",
                                     f"no image {image.file_name!r} found")
-        try:
-            path = resolve_inside(self.src, image.image, self.options.allow_outside_root)
-        except ValueError as exc:
-            return self._drop_image(split, image, image.file_name, "unsafe_path", str(exc))
-        try:
-            data, width, height = read_image(path, self.options.max_image_bytes)
-        except FileNotFoundError:
-            return self._drop_image(split, image, report_name, "missing_image",
-                                    f"{path} does not exist")
-        except (OSError, ValueError) as exc:  # incl. not a regular file, over a size bound
-            return self._drop_image(split, image, image.file_name, image_problem(exc), str(exc))
+        loaded = self._load_image(self.src, image.image)
+        if isinstance(loaded, ImageProblem):
+            file = report_name if loaded.reason == "missing_image" else image.file_name
+            return self._drop_image(split, image, file, loaded.reason, loaded.detail)
+        data, width, height = loaded
         if image.size not in (None, (width, height)):
             self.ledger.warn(f"{report_name}: <size> says {image.size[0]}x{image.size[1]} but "
                              f"the image is {width}x{height}; using the image's size")
-        objects = self._objects(split, image, width, height)
+        objects = self._checked_objects(split, report_name, width, height,
+                                        self._candidates(image), _described)
         return DetectionSample(split, image.image_id, image.file_name, data, width, height,
                                objects)
 
-    def _objects(self, split: str, image: _Image, width: int, height: int
-                 ) -> list[DetectionObject]:
-        """The image's usable objects; each other one is a reported drop. (One loop for all
-        of an image's objects: a call per object was a tenth of the time.)"""
-        classes, drop_difficult, policy = (
-            self._classes, not self.options.keep_difficult, self.options.box_policy)
-        objects = []
+    def _candidates(self, image: _Image) -> Iterator[Candidate]:
+        """The image's objects, the unusable ones with their reason."""
+        classes, drop_difficult = self._classes, not self.options.keep_difficult
         for obj in image.objects:
-            reason, detail = obj.problem or (None, None)
-            if reason is None:
-                if obj.name not in classes:
-                    reason = "unknown_class"
-                elif obj.difficult and drop_difficult:
-                    reason = "difficult"
-                else:
-                    box, reason = check_box(obj.box, width, height, policy)
-                    if box is not None:
-                        if reason == "clipped":
-                            self.ledger.clipped(split)
-                        objects.append(DetectionObject(obj.name, box))
-                        continue
-            self.ledger.drop_object(split, image.xml or image.file_name, reason or "invalid_box",
-                                    f"object {obj.number} ({obj.name})", detail)
-        return objects
+            if obj.problem is not None:
+                yield obj.name, None, *obj.problem, obj
+            elif obj.name not in classes:
+                yield obj.name, None, "unknown_class", None, obj
+            elif obj.difficult and drop_difficult:
+                yield obj.name, None, "difficult", None, obj
+            else:
+                yield obj.name, obj.box, None, None, obj
 
     def _drop_image(
         self, split: str, image: _Image, file: str, reason: str, detail: str
     ) -> None:
-        self.ledger.drop_image(split, file, reason, detail)
-        for obj in image.objects:
-            self.ledger.drop_object(split, image.xml or image.file_name, reason,
-                                    f"object {obj.number} ({obj.name})")
+        source = image.xml or image.file_name
+        self._drop_with_objects(split, file, reason, detail,
+                                ((source, _described(obj)) for obj in image.objects))
 
     @staticmethod
     def detect(src: Path) -> Detection | None:
         """`--from auto`: how sure we are that `src` is VOC, and why."""
-        from dsconv.converters.detect import detect_voc
+        from dsconv.converters.sniffers import detect_voc
 
         return detect_voc(src)
+
+
+def _described(obj: VocObject) -> str:
+    """An object as the report names it."""
+    return f"object {obj.number} ({obj.name})"
 
 
 def _locate(src: Path, ledger: Ledger, allow_outside: bool) -> tuple[Path, dict[str, _Source]]:
@@ -433,150 +379,3 @@ def _prefix(folder: Path, base: Path) -> str:
     """`folder` relative to `base` as a prefix for the names of its files: `a/b/`, or ''."""
     relative = Path(os.path.relpath(folder, base)).as_posix()
     return "" if relative == "." else relative + "/"
-
-
-STREAM_ABOVE = 1 << 20  # bytes; smaller files parse faster as a whole tree
-EXPAT_PLACE = re.compile(r": line (\d+), column (\d+)$")
-
-
-class _Refused(Exception):
-    """The file has a DOCTYPE, where entity bombs and external entities are declared."""
-
-
-class _RootReached(Exception):
-    """The prolog is over: nothing after it can declare an entity."""
-
-
-def _read_xml(path: str) -> tuple[_Xml | None, str | None]:
-    """What the file says, or why it cannot be used (with line:col, or why it was not opened:
-    not a regular file, over `MAX_LABEL_BYTES`, no permission).
-
-    A large file is parsed as a stream: each child of `<annotation>` is read when it closes
-    and then freed, so memory follows the file's bytes and the objects kept, not the element
-    tree (a 100 MB file of 400,000 objects took 1 GB as a tree). A usual one-image file is
-    parsed whole, which is faster. Files are read whole (`read_bytes`, at most
-    `MAX_LABEL_BYTES`): cheaper per file than a file object and an `fstat`.
-    """
-    try:
-        data = read_bytes(path, MAX_LABEL_BYTES)
-        if len(data) > STREAM_ABOVE:
-            return _stream_xml(io.BytesIO(data))
-        _check_prolog(data)
-        root = ET.fromstring(data)
-        if root.tag != "annotation":
-            return None, f"root element is <{root.tag}>, not <annotation>"
-        parsed = _Xml()
-        for child in root:
-            parsed.add(child)
-        return parsed, None
-    except (ET.ParseError, expat.ExpatError) as exc:
-        return None, _parse_problem(str(exc))
-    except _Refused as exc:
-        return None, f"refused: {exc} (DTDs and entities are not allowed)"
-    except UnsafeFileError as exc:
-        return None, str(exc).removeprefix(f"{path} ")
-    except OSError as exc:
-        return None, f"cannot read: {exc.strerror or exc}"
-
-
-def _check_prolog(source: bytes | BinaryIO) -> None:
-    """Refuse a file with a DOCTYPE before anything in it is expanded.
-
-    Entities (bombs, external files) can only be declared in a DTD, and a DTD comes before
-    the root element: expat reads up to the root element with DOCTYPEs refused, as defusedxml
-    does, and the file is then parsed by ElementTree's C parser, in less than half the time
-    of defusedxml's tree building in Python.
-    """
-    parser = expat.ParserCreate()
-    parser.StartDoctypeDeclHandler = _refuse_doctype
-    parser.StartElementHandler = _stop_at_root
-    try:
-        if isinstance(source, bytes):
-            parser.Parse(source, True)
-        else:
-            parser.ParseFile(source)
-    except _RootReached:
-        return
-
-
-def _refuse_doctype(name: str, *_: object) -> None:
-    raise _Refused(f"<!DOCTYPE {name}>")
-
-
-def _stop_at_root(*_: object) -> None:
-    raise _RootReached
-
-
-def _parse_problem(message: str) -> str:
-    """expat's `what: line 2, column 24` as `2:24: what`, the way every reader places one."""
-    place = EXPAT_PLACE.search(message)
-    return f"{place[1]}:{place[2]}: {message[:place.start()]}" if place else message
-
-
-def _stream_xml(handle: BinaryIO) -> tuple[_Xml | None, str | None]:
-    _check_prolog(handle)
-    handle.seek(0)
-    parsed = _Xml()
-    root: ET.Element | None = None
-    depth = 0
-    for event, element in ET.iterparse(handle, ("start", "end")):
-        if event == "start":
-            depth += 1
-            if root is None:
-                if element.tag != "annotation":
-                    return None, f"root element is <{element.tag}>, not <annotation>"
-                root = element
-            continue
-        depth -= 1
-        if depth == 1 and root is not None:
-            parsed.add(element)
-            root.clear()
-    return parsed, None
-
-
-def _size(element: ET.Element) -> tuple[int, int] | None:
-    """`<size>` when it holds positive numbers; otherwise the image header decides."""
-    try:
-        width = int(float(element.findtext("width") or 0))
-        height = int(float(element.findtext("height") or 0))
-    except (ValueError, OverflowError):
-        return None
-    return (width, height) if width > 0 and height > 0 else None
-
-
-def _object(number: int, element: ET.Element) -> _Object:
-    """One `<object>` (its `<part>` children are parts of it, not objects)."""
-    name = (element.findtext("name") or "").strip()
-    difficult = (element.findtext("difficult") or "0").strip().lower() in DIFFICULT
-    bndbox = element.find("bndbox")
-    if not name:
-        return _Object(number, name, None, difficult, ("no_name", "<object> has no <name>"))
-    if bndbox is None:
-        return _Object(number, name, None, difficult, ("no_bbox", "<object> has no <bndbox>"))
-    try:
-        xmin, ymin, xmax, ymax = _corners(bndbox)
-    except ValueError as exc:
-        return _Object(number, name, None, difficult, ("invalid_box", str(exc)))
-    return _Object(number, name, (xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1),
-                   difficult)
-
-
-def _corners(bndbox: ET.Element) -> list[float]:
-    """xmin, ymin, xmax, ymax, in any order (each the first of its name, as for `<name>`).
-
-    The usual file takes the first line (`float` ignores surrounding white space); the loop
-    only runs to say what is wrong."""
-    try:
-        return list(map(float, map(bndbox.findtext, CORNERS)))
-    except (TypeError, ValueError):
-        pass
-    corners = []
-    for tag in CORNERS:
-        text = bndbox.findtext(tag)
-        if text is None:
-            raise ValueError(f"<bndbox> has no <{tag}>")
-        try:
-            corners.append(float(text.strip()))
-        except ValueError as exc:
-            raise ValueError(f"<bndbox>: {exc}") from None
-    return corners

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from dsconv.errors import DsconvError, InputError
 from dsconv.inspect.charts import PALETTE, font
@@ -105,7 +105,8 @@ def select_rows(
             found[row["id"]] = row
             if len(found) == len(by_id):
                 break
-    picked = [(found[i], f) for i, f in by_id.items() if i in found]
+    picked: list[tuple[dict, Failure | None]] = [(found[i], f) for i, f in by_id.items()
+                                                 if i in found]
     return picked, [i for i in by_id if i not in found]
 
 
@@ -285,7 +286,7 @@ def _classes(dataset_dir: Path) -> list[str]:
 
 
 def _take(rows: Iterator[dict], n: int) -> list[dict]:
-    taken = []
+    taken: list[dict] = []
     for row in rows:
         if len(taken) >= n:
             break
@@ -303,7 +304,8 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _clip(text: str, label_font: object, width: int) -> str:
+def _clip(text: str, label_font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int
+          ) -> str:
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     if draw.textlength(text, font=label_font) <= width:
         return text

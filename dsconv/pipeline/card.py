@@ -6,13 +6,12 @@ regenerates it from the report and the rows, keeping what the previous card reco
 
 Class and split names, the source, the title and the notes come from strangers' files (a
 source's categories, a downloaded dataset's report and card) and the Hub renders the card as
-Markdown with HTML: every such text goes in escaped (`_text`, `_code`, `_fenced`,
-`_no_html`), so it shows as written and never becomes markup.
+Markdown with HTML: every such text goes in escaped (`dsconv.pipeline.markdown`), so it
+shows as written and never becomes markup.
 """
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shlex
@@ -24,6 +23,15 @@ import yaml
 
 from dsconv import __version__
 from dsconv.inspect.charts import histogram_png
+from dsconv.pipeline.markdown import (
+    fenced,
+    md_code,
+    md_text,
+    no_html,
+    parenthesised,
+    python_literal,
+    python_string,
+)
 from dsconv.schemas.report import ConversionReport
 from dsconv.storage.dataset import (
     SHARD_READ_ERRORS,
@@ -160,8 +168,9 @@ def read_card_info(dataset_dir: Path) -> CardInfo:
             info = replace(info, command=match["command"])
     if match := _NOTES_RE.search(body):
         info = replace(info, notes=match["notes"].split("\n\n"))
-    if (match := _LOAD_RE.search(body)) and isinstance(target := _literal(match["target"]), str) \
-            and not target.startswith(_PLACEHOLDER):
+    match = _LOAD_RE.search(body)
+    target = python_literal(match["target"]) if match else None
+    if isinstance(target, str) and not target.startswith(_PLACEHOLDER):
         info = replace(info, repo_id=target)
     return info
 
@@ -241,16 +250,16 @@ def _about(report: ConversionReport, info: CardInfo) -> list[str]:
         "document's reference answers), so the dataset can be re-templated without the source.",
     ]
     for note in info.notes:
-        lines += ["", _no_html(note)]
+        lines += ["", no_html(note)]
     return lines
 
 
 def _source(report: ConversionReport, info: CardInfo) -> list[str]:
     return [
         "", "## Source", "",
-        f"Converted from {md_code(info.source)} ({_parenthesised(report.source_format)}) by "
+        f"Converted from {md_code(info.source)} ({parenthesised(report.source_format)}) by "
         f"dsconv {md_text(report.dsconv_version).replace(' ', '')} with:",
-        "", *_fenced(info.command, "bash"), "",
+        "", *fenced(info.command, "bash"), "",
         "Everything read from the source is either in the rows or listed, with its reason, in "
         "`conversion_report.json`. This card was written by dsconv "
         f"{__version__}; regenerate it with `dsconv card DIR`.",
@@ -307,8 +316,8 @@ def _examples(examples: Sequence[tuple[str, str]]) -> list[str]:
         return []
     lines = ["", "## Examples"]
     for i, (question, answer) in enumerate(examples, 1):
-        lines += ["", f"Row {i}, question:", "", *_fenced(question, "text"), "",
-                  "answer:", "", *_fenced(answer, "text")]
+        lines += ["", f"Row {i}, question:", "", *fenced(question, "text"), "",
+                  "answer:", "", *fenced(answer, "text")]
     return lines
 
 
@@ -317,7 +326,7 @@ def _use(info: CardInfo) -> list[str]:
     load = "\n".join([
         "from datasets import load_dataset",
         "",
-        f"ds = load_dataset({_python_string(target)})",
+        f"ds = load_dataset({python_string(target)})",
         'row = ds["train"][0]',
         'row["image"]  # a PIL image',
         'print(row["question"], row["answer"])',
@@ -326,14 +335,14 @@ def _use(info: CardInfo) -> list[str]:
             f"{shlex.quote('runs/' + info.name)}"
     return [
         "", "## Load", "",
-        *_fenced(load, "python"),
+        *fenced(load, "python"),
         "",
         "Columns: `id` (stable, `{split}/{image_id}/{task}/{k}`), `image`, `image_id`, `width`, "
         "`height`, `objects` (COCO `[x, y, w, h]` boxes in pixels and class names), `task`, "
         "`question`, `answer` and `answers` (every reference answer).",
         "",
         "## Fine-tune", "",
-        *_fenced(train, "bash"),
+        *fenced(train, "bash"),
         "",
         "With the dataset in a local folder `DIR`"
         + (f" ({md_code(f'hf download {info.repo_id} --repo-type dataset --local-dir DIR')})"
@@ -342,60 +351,6 @@ def _use(info: CardInfo) -> list[str]:
         "`dsconv export DIR --to messages OUT` writes the chat layout that TRL's SFT trainer "
         "reads, `--to jsonl` the image/prefix/suffix JSON Lines layout.",
     ]
-
-
-def _fenced(text: str, language: str) -> list[str]:
-    """A code block whose fence is longer than any backtick run inside the text."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return [f"{fence}{language}", text, fence]
-
-
-_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "`": "&#96;", "[": "&#91;", "]": "&#93;",
-            "*": "&#42;", "\\": "&#92;", "|": "\\|"}
-_ESCAPE_RE = re.compile("|".join(map(re.escape, _ESCAPES)))
-_CODE_SPAN_RE = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)", re.DOTALL)
-
-
-def md_text(text: str) -> str:
-    """Untrusted text as one line of Markdown that shows it as written: HTML, code, link,
-    emphasis and table syntax escaped (as entities, which the Hub shows as the characters)."""
-    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], " ".join(str(text).split()))
-
-
-def md_code(text: str) -> str:
-    """Untrusted text as an inline code span on one line (no markup is read inside one); a
-    backtick, which would end the span early, becomes a quote."""
-    return "`" + " ".join(str(text).split()).replace("`", "'") + "`"
-
-
-def _no_html(paragraph: str) -> str:
-    """A paragraph of Markdown whose raw HTML is shown as text: `<` outside code spans
-    becomes `&lt;`. Idempotent, so a card regenerated from itself stays the same."""
-    out, start = [], 0
-    for match in _CODE_SPAN_RE.finditer(paragraph):
-        out += [paragraph[start:match.start()].replace("<", "&lt;"), match.group()]
-        start = match.end()
-    out.append(paragraph[start:].replace("<", "&lt;"))
-    return "".join(out)
-
-
-def _parenthesised(text: str) -> str:
-    """`_text` that also escapes parentheses, for text the card's parser reads between them."""
-    return md_text(text).replace("(", "&#40;").replace(")", "&#41;")
-
-
-def _literal(text: str) -> object:
-    """A Python string literal's value (what `_python_string` wrote), or None."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-
-
-def _python_string(text: str) -> str:
-    """A double-quoted Python string literal (what the Load example and its parser use)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def _size_category(rows: int) -> str:

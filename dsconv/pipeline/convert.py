@@ -151,7 +151,7 @@ def check_not_empty(report: ConversionReport, options: ConvertOptions,
         else:
             cause = "the source has no images"
         raise EmptyResultError(f"{where}: no rows, {cause}; {unwritten}")
-    if not expect_objects or sum(split.objects_kept for split in splits):
+    if not expect_objects or any(split.objects_kept for split in splits):
         return
     total = sum(split.objects_total for split in splits)
     if total:

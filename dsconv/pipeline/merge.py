@@ -26,7 +26,8 @@ from dsconv.storage.dataset import REPORT_FILE, iter_batches, shard_paths
 from dsconv.storage.files import excerpt
 from dsconv.storage.layout import split_sort_key
 from dsconv.storage.leaks import LeakFinder, image_digest, leak_warning
-from dsconv.storage.writer import ROWS_PER_GROUP, DatasetWriter, check_target
+from dsconv.storage.target import check_target
+from dsconv.storage.writer import ROWS_PER_GROUP, DatasetWriter
 
 
 def merge_parts(

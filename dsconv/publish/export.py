@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import yaml
 
 from dsconv.errors import DsconvError
-from dsconv.pipeline.card import md_code, md_text
+from dsconv.pipeline.markdown import md_code, md_text
 from dsconv.progress import Progress, no_progress
 from dsconv.storage.dataset import count_rows, iter_rows, shard_paths
 from dsconv.storage.layout import ANNOTATIONS_FILE, CARD_FILE, DATA_DIR

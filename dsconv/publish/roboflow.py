@@ -20,7 +20,7 @@ from typing import Any
 
 from dsconv.errors import DsconvError
 from dsconv.publish.push import one_line, scrub
-from dsconv.storage.writer import TempFolder
+from dsconv.storage.target import TempFolder
 
 FORMATS = ("coco", "yolov8", "voc")
 READERS = {"coco": "coco", "yolov8": "yolo", "voc": "voc"}  # Roboflow format → dsconv reader

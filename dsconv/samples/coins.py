@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dsconv.samples.scene import CLASSES, Scene, make_scene, render_jpeg
 from dsconv.samples.splits import assign
@@ -50,7 +51,8 @@ def _write_coco(out: Path, shots: Shots) -> None:
     for split, items in shots.items():
         folder = out / split
         folder.mkdir(parents=True, exist_ok=True)
-        images, annotations = [], []
+        images: list[dict[str, Any]] = []
+        annotations: list[dict[str, Any]] = []
         for image_id, (scene, jpeg) in enumerate(items):
             (folder / scene.file_name).write_bytes(jpeg)
             images.append(
@@ -167,10 +169,11 @@ def _write_labelme(out: Path, shots: Shots) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for scene, jpeg in items:
             (folder / scene.file_name).write_bytes(jpeg)
-            shapes = [{"label": b.category, "points": [[b.x, b.y], [b.x + b.w, b.y + b.h]],
-                       "group_id": None, "description": "", "shape_type": "rectangle",
-                       "flags": {}} for b in scene.boxes]
-            doc = {"version": "5.4.1", "flags": {}, "shapes": shapes,
+            shapes: list[dict[str, Any]] = [
+                {"label": b.category, "points": [[b.x, b.y], [b.x + b.w, b.y + b.h]],
+                 "group_id": None, "description": "", "shape_type": "rectangle",
+                 "flags": {}} for b in scene.boxes]
+            doc: dict[str, Any] = {"version": "5.4.1", "flags": {}, "shapes": shapes,
                    "imagePath": scene.file_name, "imageData": None,
                    "imageHeight": scene.height, "imageWidth": scene.width}
             (folder / f"{Path(scene.file_name).stem}.json").write_text(

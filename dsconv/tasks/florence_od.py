@@ -121,7 +121,9 @@ def parse_bins(text: str) -> list[tuple[str, Bins]]:
             raise ValueError(f"box without a name at character {match.start()} of {text!r}")
         if max(bins) >= BINS:
             raise ValueError(f"bin {max(bins)} is out of range 0–{BINS - 1} in {text!r}")
-        found += [(name, tuple(bins[i:i + 4])) for i in range(0, len(bins), 4)]
+        # four bins a box: the patterns match `<loc_…>` four at a time
+        found += [(name, (bins[i], bins[i + 1], bins[i + 2], bins[i + 3]))
+                  for i in range(0, len(bins), 4)]
     return found
 
 

@@ -16,7 +16,7 @@ from dsconv.errors import DsconvError
 from dsconv.models.base import ModelAdapter
 from dsconv.models.loading import FINAL
 from dsconv.models.registry import detect_family
-from dsconv.storage.writer import check_apart
+from dsconv.storage.target import check_apart
 from dsconv.training import data
 from dsconv.training.checkpoint import latest_checkpoint
 from dsconv.training.config import ResolvedConfig, TrainConfig, merge_resume, required

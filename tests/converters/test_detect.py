@@ -12,17 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from dsconv.converters import detect as detect_module
+from dsconv.converters import probe as detect_module
 from dsconv.converters import registry
 from dsconv.converters.base import Ledger
 from dsconv.converters.detect import (
-    PEEK_BYTES,
-    Detection,
     FormatNotDetectedError,
     choose_format,
     detect_formats,
     open_reader,
 )
+from dsconv.converters.probe import PEEK_BYTES, Detection
 from dsconv.errors import DsconvError, NoAnnotationsError
 from dsconv.samples.coins import FORMATS, write_coins
 from dsconv.samples.docs import write_docs

@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from dsconv.converters import docvqa
-from dsconv.converters.docvqa import _split_of, resolve_source
+from dsconv.converters import tables
+from dsconv.converters.tables import resolve_source
+from dsconv.converters.tables import split_of as _split_of
 from dsconv.errors import InputError
 from dsconv.samples.docs import write_docs
 from dsconv.storage.dataset import iter_rows, read_report
@@ -180,16 +181,16 @@ def test_hub_ids_and_local_paths_give_the_same_rows(
 ) -> None:
     """A Hub id streams through `load_dataset`; local files are read without it (it would
     reach the Hub), into the very same rows."""
-    assert resolve_source(HUB_ID) == [docvqa.hub_spec(HUB_ID)]
+    assert resolve_source(HUB_ID) == [tables.hub_spec(HUB_ID)]
     calls: list[tuple[str, Any, bool]] = []
-    load = docvqa.load_dataset
+    load = tables.load_dataset
 
     def spy(path: str, **kwargs: Any) -> Any:
         calls.append((path, kwargs.get("data_files"), kwargs.get("streaming")))
         # The "Hub" here is a local dataset folder, which datasets reads like a Hub repo.
         return load(str(docs_src) if path == HUB_ID else path, **kwargs)
 
-    monkeypatch.setattr(docvqa, "load_dataset", spy)
+    monkeypatch.setattr(tables, "load_dataset", spy)
     _convert(HUB_ID, tmp_path / "hub")
     assert calls == [(HUB_ID, None, True)]
     _convert(docs_src, tmp_path / "local")
@@ -508,8 +509,8 @@ def test_a_hub_row_naming_a_local_file_is_unsafe(
     _write_table(hub / "data" / "train-00000-of-00001.parquet", [
         {"image": {"bytes": _jpeg(), "path": "page.jpg"}, "question": "q?", "answers": ["a"]},
         {"image": {"bytes": None, "path": str(secret)}, "question": "q?", "answers": ["a"]}])
-    load = docvqa.load_dataset
-    monkeypatch.setattr(docvqa, "load_dataset",
+    load = tables.load_dataset
+    monkeypatch.setattr(tables, "load_dataset",
                         lambda path, **kwargs: load(str(hub) if path == HUB_ID else path, **kwargs))
     report = _convert(HUB_ID, tmp_path / "out")
     assert report["splits"]["train"]["questions_dropped"] == {"unsafe_path": 1}

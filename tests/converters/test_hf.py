@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from dsconv.converters import docvqa
+from dsconv.converters import tables
 from dsconv.converters.base import Ledger, ReaderOptions
 from dsconv.converters.hf import HfOptions, HfReader, detect, to_coco
 from dsconv.errors import DsconvError, InputError, NoAnnotationsError
@@ -164,14 +164,14 @@ def test_hub_id_streams_through_load_dataset(tmp_path: Path,
     """A Hub id goes to `load_dataset(..., streaming=True)` (here a local folder standing in
     for the Hub), and gives the same rows as the local files."""
     write_coins(tmp_path / "src", images=5, seed=4, fmt="hf")
-    load = docvqa.load_dataset
+    load = tables.load_dataset
     calls = []
 
     def spy(path: str, **kwargs: Any) -> Any:
         calls.append((path, kwargs.get("streaming")))
         return load(str(tmp_path / "src"), **kwargs)
 
-    monkeypatch.setattr(docvqa, "load_dataset", spy)
+    monkeypatch.setattr(tables, "load_dataset", spy)
     for name, src in (("hub", "someone/coins"), ("local", str(tmp_path / "src"))):
         result = run_cli("convert", src, tmp_path / name, "--from", "hf",
                          "--bbox-format", "coco")

@@ -21,7 +21,7 @@ from dsconv.converters.yolo import YoloReader
 from dsconv.errors import InputError
 from dsconv.schemas.report import SplitReport
 from dsconv.storage.dataset import iter_rows, read_report
-from dsconv.storage.writer import TEMP_PREFIX
+from dsconv.storage.target import TEMP_PREFIX
 from dsconv.validation import validate_dataset
 from tests.helpers import out_beside, read_all, run_cli, write_image, write_text
 
@@ -466,9 +466,9 @@ def test_yolo_names_file_with_too_many_classes_is_an_error(tmp_path: Path) -> No
 def test_yolo_label_over_its_bound_is_a_reported_drop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dsconv.converters.yolo as yolo
+    import dsconv.converters.yolo_labels as yolo_labels
 
-    monkeypatch.setattr(yolo, "MAX_LABEL_BYTES", 1000)
+    monkeypatch.setattr(yolo_labels, "MAX_LABEL_BYTES", 1000)
     root = yolo_tree(tmp_path)
     image(root / "images" / "big.jpg")
     text(root / "labels" / "big.txt", LABEL * 100)

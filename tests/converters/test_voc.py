@@ -195,7 +195,7 @@ def test_large_files_are_streamed_with_the_same_result(
     (tmp_path / "Annotations" / "bad.xml").write_text(
         "<annotation>\n  <object><name>cat</object>\n</annotation>\n")
     whole = read(tmp_path)
-    monkeypatch.setattr("dsconv.converters.voc.STREAM_ABOVE", 0)
+    monkeypatch.setattr("dsconv.converters.voc_xml.STREAM_ABOVE", 0)
     start = time.perf_counter()
     streamed = read(tmp_path)
     assert time.perf_counter() - start < 0.5

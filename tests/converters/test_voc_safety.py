@@ -92,7 +92,7 @@ def test_xml_that_is_a_fifo_drops_its_image_with_the_reason(tmp_path: Path) -> N
 
 def test_xml_over_its_bound_is_refused_unread(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dsconv.converters.voc.MAX_LABEL_BYTES", 200)
+    monkeypatch.setattr("dsconv.converters.voc_xml.MAX_LABEL_BYTES", 200)
     root = devkit(tmp_path, "a")
     write_image(root / "JPEGImages" / "big.jpg", (40, 30))
     write_text(root / "Annotations" / "big.xml", voc_xml("big.jpg", objects=5))

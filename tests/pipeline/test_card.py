@@ -130,7 +130,7 @@ def test_card_without_report_is_a_one_line_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text", ["a ``` fence", "````"])
 def test_examples_with_backticks_keep_their_fence(text: str) -> None:
-    from dsconv.pipeline.card import _fenced
+    from dsconv.pipeline.markdown import fenced as _fenced
 
     fence, body, close = _fenced(text, "text")
     assert body == text and fence.startswith(close) and close not in text

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from dsconv.errors import DsconvError
-from dsconv.storage.writer import TEMP_PREFIX, DatasetWriter
+from dsconv.storage.target import TEMP_PREFIX
+from dsconv.storage.writer import DatasetWriter
 from tests.helpers import assert_one_line_error, run_cli, run_main
 
 
@@ -226,7 +227,7 @@ def _dead_pid() -> int:
 def test_stale_temp_cleanup_spares_other_hosts_and_locked_folders(tmp_path: Path) -> None:
     import fcntl
 
-    from dsconv.storage.writer import HOST, LOCK_FILE
+    from dsconv.storage.target import HOST, LOCK_FILE
 
     dead = _dead_pid()
     names = {
@@ -252,7 +253,7 @@ def test_stale_temp_cleanup_spares_other_hosts_and_locked_folders(tmp_path: Path
 
 
 def test_a_running_writer_holds_its_temp_folder_lock(tmp_path: Path) -> None:
-    from dsconv.storage.writer import HOST, LOCK_FILE, _locked
+    from dsconv.storage.target import HOST, LOCK_FILE, _locked
 
     with DatasetWriter(tmp_path / "out") as writer:
         assert writer.tmp.name.startswith(f"{TEMP_PREFIX}{HOST}-{os.getpid()}-")
