@@ -39,11 +39,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check dsconv tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/mypy dsconv
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check dsconv tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/mypy dsconv
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/convert.py

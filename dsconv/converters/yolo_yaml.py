@@ -70,7 +70,7 @@ def bounded_loader() -> type[yaml.SafeLoader]:
         def compose_node(self, parent: Any, index: Any) -> Any:
             event = self.peek_event()
             if isinstance(event, yaml.AliasEvent):
-                self.grow(self.sizes.get(event.anchor, 1), event)
+                self.grow(self.sizes.get(event.anchor or "", 1), event)
                 return super().compose_node(parent, index)
             self.grow(1, event)
             start = self.nodes
