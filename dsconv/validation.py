@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from dsconv.errors import DsconvError
+from dsconv.progress import Progress, no_progress
 from dsconv.schemas.report import ConversionReport
 from dsconv.schemas.row import Row
 from dsconv.schemas.samples import Vocabulary
@@ -70,7 +71,7 @@ def validate_dataset(
     deep: bool = False,
     strict: bool = False,
     workers: int = 1,
-    progress: Callable[[Iterable[T], int | None, str], Iterable[T]] = lambda it, n, s: it,
+    progress: Progress = no_progress,
 ) -> ValidationResult:
     """Every problem found; `strict` turns leakage (an image in two splits) from a warning
     into a problem. With `deep`, `workers` processes decode the images; problems are listed
@@ -269,7 +270,7 @@ def _one_line(exc: ValidationError | ValueError) -> str:
 
 def validate(
     path: str | Path, *, deep: bool = False, strict: bool = False, workers: int = 1,
-    progress: Callable[[Iterable[T], int | None, str], Iterable[T]] | None = None,
+    progress: Progress | None = None,
 ) -> ValidationResult:
     """Check every row of a dsconv dataset: its schema, its answer against its objects (each
     task's own check), and its image; `deep` decodes every image (on `workers` processes),
@@ -283,4 +284,4 @@ def validate(
         (True, 48)
     """
     return validate_dataset(Path(path), deep=deep, strict=strict, workers=workers,
-                            progress=progress or (lambda items, total, label: items))
+                            progress=progress or no_progress)

@@ -59,7 +59,7 @@ def _root(
     State.debug = debug
 
 
-def progress(items, total, label):  # matches dsconv.pipeline.convert.Progress
+def progress(items, total, label):  # a dsconv.progress.Progress
     """A rich progress bar over an iterable; quiet when stderr is not a terminal."""
     from rich.progress import track
 

@@ -407,8 +407,7 @@ def relative_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def coerce_options(options_class: type[ReaderOptions], given: ReaderOptions | None
-                   ) -> ReaderOptions:
+def coerce_options(options_class: type[OptionsT], given: ReaderOptions | None) -> OptionsT:
     """The reader's own options: the common ones of a plain `ReaderOptions` carried over."""
     if given is None:
         return options_class()

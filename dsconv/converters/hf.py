@@ -40,6 +40,7 @@ from dsconv.converters.base import (
     ReaderOptions,
     Vocabulary,
     canonical_split,
+    coerce_options,
 )
 from dsconv.converters.boxes import OUTSIDE_REASONS, check_box
 from dsconv.converters.hf_objects import (
@@ -48,7 +49,6 @@ from dsconv.converters.hf_objects import (
     class_label_names,
     class_of,
     features_of,
-    hf_options,
     object_cells,
     to_coco,
 )
@@ -94,7 +94,7 @@ class HfReader:
                  options: ReaderOptions | None = None) -> None:
         self.src = str(src)
         self.ledger = ledger
-        self.options = hf_options(options)
+        self.options = coerce_options(HfOptions, options)
         if self.options.bbox_format not in BBOX_FORMATS:
             raise DsconvError(f"--bbox-format {self.options.bbox_format!r}: choose from "
                               f"{', '.join(BBOX_FORMATS)}")

@@ -6,7 +6,7 @@ names from the features `datasets` wrote, or text).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dsconv.converters.base import (
@@ -117,12 +117,3 @@ def class_label_names(features: dict[str, Any] | None, options: HfOptions) -> li
             return [str(n) for n in names] if isinstance(names, list) else None
         node = node.get("feature")
     return None
-
-
-def hf_options(options: ReaderOptions | None) -> HfOptions:
-    """`HfOptions` from any reader options (a plain `ReaderOptions` gets the defaults)."""
-    if isinstance(options, HfOptions):
-        return options
-    if options is None:
-        return HfOptions()
-    return HfOptions(**{f.name: getattr(options, f.name) for f in fields(ReaderOptions)})

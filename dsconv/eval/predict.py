@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
 from dsconv.errors import DsconvError
 from dsconv.eval.score import ROW_COLUMNS, ScoreResult, read_predictions, score_dataset, score_rows
+from dsconv.progress import Progress, no_progress
 from dsconv.storage.dataset import iter_rows, shard_paths
 
 if TYPE_CHECKING:
@@ -25,14 +26,6 @@ if TYPE_CHECKING:
 
 PREDICTIONS_FILE = "predictions.jsonl"
 INPUT_COLUMNS = ["id", "image", "question", "task", "width", "height"]  # the last 3: restore
-
-T = TypeVar("T")
-Progress = Callable[[Iterable[T], int | None, str], Iterable[T]]  # as pipeline.convert.Progress
-
-
-def _no_progress(items: Iterable[T], total: int | None, label: str) -> Iterable[T]:
-    return items
-
 
 def check_split(dataset: str | Path, split: str) -> int:
     """Rows in the split; a missing dataset or an absent or empty split is an error."""
@@ -51,7 +44,7 @@ def write_predictions(
     batch_size: int = 8,
     max_new_tokens: int = 128,
     max_items: int | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> int:
     """Generate an answer for each row, in dataset order, into `{"id", "prediction"}` lines.
 

@@ -43,7 +43,7 @@ class ExportResult:
 
 def export_dataset(
     dataset_dir: Path, to: str, out: Path, *, overwrite: bool = False,
-    progress: Progress = lambda items, total, label: items,
+    progress: Progress = no_progress,
 ) -> ExportResult:
     if to not in FORMATS:
         raise DsconvError(f"unknown export format {to!r} (choose from {', '.join(FORMATS)})")
