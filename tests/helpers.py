@@ -111,3 +111,29 @@ def read_all(
         for sample in items:
             ledger.kept(sample, 1)
     return reader, ledger, samples, ledger.split_reports(reader.vocabulary().classes)
+
+
+def break_one_row_per_task(
+    dataset: Path, breakers: dict[str, Any], copy: Path
+) -> tuple[Path, dict[int, str]]:
+    """A copy of `dataset` whose first train row of each task in `breakers` has its answer
+    replaced by `breakers[task](answer)`; returns the copy and {row index: task}, what
+    `dsconv validate` must report."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from dsconv.storage.dataset import shard_paths
+
+    shutil.copytree(dataset, copy)
+    path = shard_paths(copy, "train")["train"][0]
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    broken: dict[int, str] = {}
+    for index, row in enumerate(rows):
+        if row["task"] in breakers and row["task"] not in broken.values():
+            row["answer"] = breakers[row["task"]](row["answer"])
+            row["answers"] = [row["answer"]]
+            broken[index] = row["task"]
+    pq.write_table(type(table).from_pylist(rows, schema=table.schema), path)
+    return copy, broken

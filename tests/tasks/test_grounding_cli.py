@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
-from dsconv.storage.dataset import iter_rows, read_report, shard_paths
+from dsconv.storage.dataset import iter_rows, read_report
 from dsconv.validation import validate_dataset
-from tests.helpers import run_cli
+from tests.helpers import break_one_row_per_task, run_cli
 
 TASKS = ["florence-grounding", "florence-ovd", "paligemma-detect", "json-boxes", "json-points"]
 BROKEN = {
@@ -52,18 +50,7 @@ def test_grounding_tasks_convert_validate_and_report(grounding: Path) -> None:
 
 
 def test_validate_runs_each_grounding_check(grounding: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "broken"
-    shutil.copytree(grounding, copy)
-    path = shard_paths(copy, "train")["train"][0]
-    table = pq.read_table(path)
-    rows = table.to_pylist()
-    broken = {}
-    for index, row in enumerate(rows):
-        if row["task"] in BROKEN and row["task"] not in broken.values():
-            row["answer"] = BROKEN[row["task"]](row["answer"])
-            row["answers"] = [row["answer"]]
-            broken[index] = row["task"]
-    pq.write_table(type(table).from_pylist(rows, schema=table.schema), path)
+    copy, broken = break_one_row_per_task(grounding, BROKEN, tmp_path / "broken")
     problems = validate_dataset(copy).problems
     assert {p.row: p.id.split("/")[2] for p in problems} == broken
 

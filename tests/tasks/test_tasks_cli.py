@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
-from dsconv.storage.dataset import iter_rows, read_report, shard_paths
+from dsconv.storage.dataset import iter_rows, read_report
 from dsconv.validation import validate_dataset
-from tests.helpers import run_cli
+from tests.helpers import break_one_row_per_task, run_cli
 
 TASKS = ["count-json", "count-class", "presence", "list-objects", "florence-od"]
 BROKEN = {
@@ -58,18 +56,7 @@ def test_conversion_is_deterministic_for_a_seed(all_tasks: Path, coins_dir: Path
 
 
 def test_validate_runs_each_tasks_check(all_tasks: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "broken"
-    shutil.copytree(all_tasks, copy)
-    path = shard_paths(copy, "train")["train"][0]
-    table = pq.read_table(path)
-    rows = table.to_pylist()
-    broken = {}
-    for index, row in enumerate(rows):
-        if row["task"] in BROKEN and row["task"] not in broken.values():
-            row["answer"] = BROKEN[row["task"]](row["answer"])
-            row["answers"] = [row["answer"]]
-            broken[index] = row["task"]
-    pq.write_table(type(table).from_pylist(rows, schema=table.schema), path)
+    copy, broken = break_one_row_per_task(all_tasks, BROKEN, tmp_path / "broken")
     problems = validate_dataset(copy).problems
     assert {p.row: p.id.split("/")[2] for p in problems} == broken
 
