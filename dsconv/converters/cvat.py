@@ -58,11 +58,11 @@ class CvatReader(ShapeReader[ReaderOptions]):
     description: ClassVar[str] = (
         "CVAT for images 1.1 XML: annotations.xml beside images/ (boxes, polygons, polylines)"
     )
+
     @staticmethod
     def detect(src: Path) -> tuple[float, str] | None:
         """`--from auto`: how sure `src` is this format, and why (the module's `detect`)."""
         return detect(src)
-
 
     def _index_source(self) -> None:
         files = _locate(self.src)

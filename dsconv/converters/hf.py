@@ -83,12 +83,12 @@ class HfReader:
         "Hugging Face detection dataset (image + objects with bbox and category): a Hub id, "
         "or local Parquet / JSON Lines"
     )
+    options_class: ClassVar[type[ReaderOptions]] = HfOptions
+
     @staticmethod
     def detect(src: Path) -> tuple[float, str] | None:
         """`--from auto`: how sure `src` is this format, and why (the module's `detect`)."""
         return detect(src)
-
-    options_class: ClassVar[type[ReaderOptions]] = HfOptions
 
     def __init__(self, src: Path | str, ledger: Ledger,
                  options: ReaderOptions | None = None) -> None:

@@ -60,11 +60,11 @@ class LabelMeReader(ShapeReader[ReaderOptions]):
         "LabelMe: one JSON per image (shapes, imagePath, optional imageData), "
         "in split folders or one folder"
     )
+
     @staticmethod
     def detect(src: Path) -> tuple[float, str] | None:
         """`--from auto`: how sure `src` is this format, and why (the module's `detect`)."""
         return detect(src)
-
 
     def _index_source(self) -> None:
         if not self.src.exists():

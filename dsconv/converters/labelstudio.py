@@ -81,11 +81,11 @@ class LabelStudioReader(ShapeReader[LabelStudioOptions]):
         'Label Studio "JSON" or "JSON-MIN" export (rectanglelabels), images found by file '
         "name in --images, images/ or beside the export"
     )
+
     @staticmethod
     def detect(src: Path) -> tuple[float, str] | None:
         """`--from auto`: how sure `src` is this format, and why (the module's `detect`)."""
         return detect(src)
-
 
     def _index_source(self) -> None:
         if not self.src.exists():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -315,7 +315,7 @@ def convert(
     context = TaskContext(reader.vocabulary(), prompt=prompt, include_zero=include_zero,
                           seed=seed, paraphrases=paraphrases, absent_rate=absent_rate)
     ratios = tuple(split_ratios) if split_ratios is not None else None
-    settings = {"reader": _plain(options), "classes": _plain(classes)}
+    settings = {"reader": asdict(options), "classes": classes}  # fingerprinted as JSON
     convert_options = ConvertOptions(
         out=target, tasks=selected, context=context, overwrite=overwrite,
         source=card_source or str(source), command=command or _command(fmt, source, out),
@@ -347,17 +347,6 @@ def _warn_paraphrases(tasks: list[Task], n: int, prompt: str | None, ledger: Led
         if task.prompts and len(task.prompts) < n:
             ledger.warn(f"--paraphrases {n}: {task.name} has {len(task.prompts)} phrasing(s), "
                         "all of them used")
-
-
-def _plain(value: Any) -> Any:
-    """Options as JSON-able values for the parts' fingerprint (paths as strings)."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in asdict(value).items()}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return str(value) if isinstance(value, Path) else value
 
 
 def _command(fmt: str, source: str | Path, out: str | Path) -> str:
