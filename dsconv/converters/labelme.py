@@ -54,6 +54,9 @@ from dsconv.storage.files import MAX_LABEL_BYTES, excerpt
 POINTS_NEEDED = {"rectangle": 2, "polygon": 3}
 
 
+DETECT_FILES = 5  # JSON files `detect` opens in a folder (4 KB each) before giving up on it
+
+
 class LabelMeReader(ShapeReader[ReaderOptions]):
     name: ClassVar[str] = "labelme"
     description: ClassVar[str] = (
@@ -229,15 +232,17 @@ def _below(name: str, prefix: str) -> str:
 
 
 def detect(src: Path) -> tuple[float, str] | None:
-    """A folder with JSON files holding `shapes` and `imagePath` (in it or a split folder)."""
+    """A folder with JSON files holding `shapes` and `imagePath`, in it or in a folder just
+    below (split folders, or an `annotations/` beside `images/`): the reader reads JSON files
+    anywhere below, so detection looks one level down, at most a few files a folder."""
     src = Path(src)
-    folders = [src] + [Path(e.path) for e in listing(src)
-                       if e.name.lower() in SPLIT_ALIASES and e.is_dir(follow_symlinks=False)]
+    folders = [src] + [Path(e.path) for e in listing(src) if e.is_dir(follow_symlinks=False)]
     for folder in folders:
-        for entry in listing(folder):
-            if entry.name.lower().endswith(".json") and entry.is_file(follow_symlinks=False):
-                start = head(Path(entry.path))
-                if (b'"shapes"' in start and b'"imagePath"' in start) or \
-                        (b'"shapes"' in start and b'"shape_type"' in start):
-                    return 0.9, f"{entry.path}: LabelMe JSON (shapes, imagePath)"
+        jsons = [e for e in listing(folder)
+                 if e.name.lower().endswith(".json") and e.is_file(follow_symlinks=False)]
+        for entry in jsons[:DETECT_FILES]:
+            start = head(Path(entry.path))
+            if (b'"shapes"' in start and b'"imagePath"' in start) or \
+                    (b'"shapes"' in start and b'"shape_type"' in start):
+                return 0.9, f"{entry.path}: LabelMe JSON (shapes, imagePath)"
     return None

@@ -168,3 +168,21 @@ def test_json_linked_from_outside_is_not_read(tmp_path: Path) -> None:
     _, _, samples, reports = read_all(LabelMeReader, root)
     assert samples["train"] == [] and reports["train"].objects_total == 0
     assert reports["train"].images_dropped == {"unsafe_path": 1}
+
+
+def test_json_folder_beside_the_image_folder_is_detected_and_converts(tmp_path: Path) -> None:
+    """`ann/*.json` naming `../img/…`: a layout unlike the sample's split folders."""
+    import dsconv
+
+    root = tmp_path / "lm"
+    write_image(root / "img" / "a.jpg", (40, 30))
+    write_image(root / "img" / "b.jpg", (40, 30))
+    labelme(root / "ann" / "a.json", [shape("rectangle", [[1, 1], [9, 9]])], "../img/a.jpg")
+    labelme(root / "ann" / "b.json", [shape("rectangle", [[2, 2], [8, 8]]),
+                                      shape("polygon", [[1, 1], [5, 1], [5, 5]])],
+            "../img/b.jpg")
+    found = detect(root)
+    assert found is not None and "ann" in found[1]
+    report = dsconv.convert(root, tmp_path / "out", split_ratios=(1.0, 0.0, 0.0))
+    assert report.source_format == "labelme"
+    assert report.splits["train"].objects_kept == 3 and not report.drops
